@@ -1,0 +1,40 @@
+# The verbs people type. Everything runs from the project's own virtual
+# environment, created on first use from pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-services lint format migrate clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Every service and the gateway on 127.0.0.1:8000, SQLite files under CRM_DATA_DIR.
+run: setup
+	$(BIN)/crm up
+
+# Makes sure RabbitMQ (with its management API), PostgreSQL and Redis answer.
+test-services: setup
+	$(BIN)/python -m tests.support.prepare
+
+test: test-services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: setup
+	$(BIN)/crm migrate
+
+clean:
+	rm -rf $(VENV) data *.egg-info

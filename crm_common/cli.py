@@ -1,0 +1,218 @@
+"""`crm`: run the system, one service, or its migrations.
+
+    crm up                 every service and the gateway, as `make run` does
+    crm run NAME           one service (migrates its database first) or the gateway
+    crm migrate [NAME...]  bring databases to the newest schema
+
+Containers in docker-compose run `crm run NAME`; `crm up` starts the same
+commands as child processes, so the local run and the compose run match.
+"""
+
+import argparse
+import importlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from crm_common.config import SERVICES, ConfigError, db_url_key, from_env
+
+SERVICE_CLASSES = {
+    "customers": "services.customers.service:CustomersService",
+    "pipeline": "services.pipeline.service:PipelineService",
+    "interactions": "services.interactions.service:InteractionsService",
+    "reports": "services.reports.service:ReportsService",
+    "gateway": "gateway.service:GatewayService",
+}
+BROKER_WAIT_SECONDS = 60
+READY_WAIT_SECONDS = 90
+STOP_WAIT_SECONDS = 15
+
+
+class StartupError(RuntimeError):
+    """Something outside the CRM is missing; the message says what to do."""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="crm", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start every service and the gateway")
+    run_parser = commands.add_parser("run", help="start one service or the gateway")
+    run_parser.add_argument("name", choices=sorted(SERVICE_CLASSES))
+    migrate_parser = commands.add_parser("migrate", help="upgrade databases to the newest schema")
+    migrate_parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(SERVICES))
+    args = parser.parse_args(argv)
+    unknown = set(getattr(args, "names", ())) - set(SERVICES)
+    if unknown:
+        parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
+    try:
+        if args.command == "run":
+            return run(args.name)
+        config = from_env()
+        if args.command == "migrate":
+            return migrate(config, args.names or SERVICES)
+        return up(config)
+    except (StartupError, ConfigError) as exc:
+        print(f"crm: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(name):
+    # Green sockets and a cooperative PostgreSQL driver before anything connects.
+    import eventlet
+
+    eventlet.monkey_patch()
+    from psycogreen.eventlet import patch_psycopg
+
+    patch_psycopg()
+
+    from nameko.cli.run import run as run_services
+
+    from crm_common import logs, migrations
+
+    config = from_env()
+    logs.configure(name, config["CRM_LOG_LEVEL"])
+    wait_for_broker(config["CRM_AMQP_URI"], BROKER_WAIT_SECONDS)
+    if name in SERVICES:
+        migrations.upgrade(name, config[db_url_key(name)])
+    module_name, class_name = SERVICE_CLASSES[name].split(":")
+    service_cls = getattr(importlib.import_module(module_name), class_name)
+    run_services([service_cls], config)
+    return 0
+
+
+def migrate(config, names):
+    from crm_common import migrations
+
+    for name in names:
+        migrations.upgrade(name, config[db_url_key(name)])
+        print(f"crm: {name} database is at the newest schema")
+    return 0
+
+
+def up(config):
+    data_dir = Path(config["CRM_DATA_DIR"]).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    wait_for_broker(config["CRM_AMQP_URI"], 0)
+    check_redis(config["CRM_REDIS_URL"])
+    env = dict(os.environ, CRM_DATA_DIR=str(data_dir))
+    env["CRM_ADMIN_TOKEN"] = admin_token(config, data_dir)
+
+    children = {}
+    for name in (*SERVICES, "gateway"):
+        children[name] = subprocess.Popen(
+            [sys.executable, "-m", "crm_common.cli", "run", name], env=env
+        )
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
+        wait_until_ready(url, children)
+        print(
+            f"crm: up. Gateway on {url} (GET /ready, /api/v1/...). Ctrl-C stops everything.",
+            flush=True,
+        )
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    raise StartupError(
+                        f"{name} exited with code {child.returncode}; stopping the rest"
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_all(children)
+    return 0
+
+
+def admin_token(config, data_dir):
+    """CRM_ADMIN_TOKEN, or a token kept in the data directory for local runs."""
+    if config["CRM_ADMIN_TOKEN"]:
+        print("crm: admin token taken from CRM_ADMIN_TOKEN", flush=True)
+        return config["CRM_ADMIN_TOKEN"]
+    path = data_dir / "admin-token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+        print(f"crm: generated an admin token in {path}", flush=True)
+    print(f"crm: admin token taken from {path} (set CRM_ADMIN_TOKEN to use your own)", flush=True)
+    return path.read_text().strip()
+
+
+def wait_for_broker(amqp_uri, seconds):
+    from kombu import Connection
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with Connection(amqp_uri, connect_timeout=3) as connection:
+                connection.ensure_connection(max_retries=1)
+            return
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                raise StartupError(
+                    f"cannot reach RabbitMQ at {redact(amqp_uri)} ({exc}). Start it (your "
+                    "system's rabbitmq-server, or `docker compose up -d rabbitmq redis`) "
+                    "or set CRM_AMQP_URI."
+                ) from None
+            time.sleep(1)
+
+
+def check_redis(redis_url):
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        raise StartupError(
+            f"cannot reach Redis at {redact(redis_url)} ({exc}). Start it (your system's "
+            "redis-server, or `docker compose up -d rabbitmq redis`) or set CRM_REDIS_URL."
+        ) from None
+
+
+def wait_until_ready(url, children):
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        for name, child in children.items():
+            if child.poll() is not None:
+                raise StartupError(f"{name} exited with code {child.returncode} while starting")
+        try:
+            with urllib.request.urlopen(f"{url}/ready", timeout=3) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise StartupError(f"the system was not ready within {READY_WAIT_SECONDS} s (see {url}/ready)")
+
+
+def stop_all(children):
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def redact(url):
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+if __name__ == "__main__":
+    sys.exit(main())

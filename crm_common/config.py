@@ -1,0 +1,74 @@
+"""Configuration from environment variables.
+
+Every setting is an environment variable with a documented default (README,
+"Configuration"). `from_env` turns them into the Nameko config dict that
+travels with each container; the keys keep the variable names, so a test can
+build the same dict by hand and a reader can grep one name end to end.
+"""
+
+import os
+from pathlib import Path
+
+SERVICES = ("customers", "pipeline", "interactions", "reports")
+
+DEFAULTS = {
+    "CRM_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
+    "CRM_REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CRM_DATA_DIR": "data",
+    "CRM_GATEWAY_ADDRESS": "127.0.0.1:8000",
+    "CRM_ADMIN_TOKEN": "",
+    "CRM_RPC_TIMEOUT": "5",
+    "CRM_MAX_BODY_BYTES": str(1024 * 1024),
+    "CRM_OUTBOX_RELAY_GRACE": "2",
+    "CRM_MAX_WORKERS": "10",
+    "CRM_LOG_LEVEL": "INFO",
+}
+
+INT_SETTINGS = ("CRM_MAX_BODY_BYTES", "CRM_MAX_WORKERS")
+FLOAT_SETTINGS = ("CRM_RPC_TIMEOUT", "CRM_OUTBOX_RELAY_GRACE")
+
+
+def db_url_key(service_name):
+    return f"CRM_{service_name.upper()}_DB_URL"
+
+
+def default_db_url(data_dir, service_name):
+    path = Path(data_dir).resolve() / f"{service_name}.db"
+    return f"sqlite:///{path}"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def from_env(environ=None):
+    environ = os.environ if environ is None else environ
+    settings = {key: environ.get(key, default) for key, default in DEFAULTS.items()}
+    for key in INT_SETTINGS:
+        settings[key] = _number(key, settings[key], int)
+    for key in FLOAT_SETTINGS:
+        settings[key] = _number(key, settings[key], float)
+    for service_name in SERVICES:
+        key = db_url_key(service_name)
+        settings[key] = environ.get(key) or default_db_url(settings["CRM_DATA_DIR"], service_name)
+    return nameko_config(settings)
+
+
+def nameko_config(settings):
+    """The container config: our settings plus the keys Nameko itself reads."""
+    config = dict(settings)
+    config["AMQP_URI"] = settings["CRM_AMQP_URI"]
+    config["WEB_SERVER_ADDRESS"] = settings["CRM_GATEWAY_ADDRESS"]
+    config["max_workers"] = settings["CRM_MAX_WORKERS"]
+    config["serializer"] = "json"
+    return config
+
+
+def _number(key, raw, kind):
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{key} must be greater than zero, got {raw!r}")
+    return value

@@ -1,0 +1,118 @@
+"""SQLAlchemy 2 for Nameko services: one engine per container, one session per worker.
+
+A service declares `db = Database()` and works with `self.db` as a plain
+SQLAlchemy `Session`: it commits explicitly, and whatever it did not commit is
+rolled back when the worker ends. The schema comes from the service's alembic
+migrations, never from `create_all` at runtime.
+"""
+
+from datetime import UTC
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+
+from crm_common.config import db_url_key
+
+
+def make_engine(url):
+    """An engine with the settings every service wants for its kind of database."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _tune_sqlite)
+        # pysqlite opens transactions lazily and not for every statement;
+        # take the write lock at BEGIN so a read-then-write transaction
+        # cannot be overtaken by another process between its read and write.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _tune_sqlite(dbapi_connection, _record):
+    # Hand transaction control to SQLAlchemy's "begin" event above.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def is_postgres(engine):
+    return engine.dialect.name == "postgresql"
+
+
+class Database(DependencyProvider):
+    """Injects a fresh `Session` per worker, bound to the service's own database."""
+
+    def setup(self):
+        url = self.container.config[db_url_key(self.container.service_name)]
+        self.engine = make_engine(url)
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.sessions = {}
+
+    def stop(self):
+        self.engine.dispose()
+
+    def kill(self):
+        self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        session = self.sessionmaker()
+        self.sessions[worker_ctx] = session
+        return session
+
+    def worker_teardown(self, worker_ctx):
+        session = self.sessions.pop(worker_ctx, None)
+        if session is not None:
+            session.close()
+
+    def session(self):
+        """A session outside any worker, for other extensions (outbox relay, inbox)."""
+        return self.sessionmaker()
+
+
+def find_database(container):
+    """The container's `Database` provider, for extensions that share its engine."""
+    for provider in container.dependencies:
+        if isinstance(provider, Database):
+            return provider
+    raise LookupError(f"service {container.service_name!r} declares no Database()")
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_base():
+    """A fresh declarative base: each service owns its own metadata."""
+
+    class Base(DeclarativeBase):
+        metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    return Base
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (which stores no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one (UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value

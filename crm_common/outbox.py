@@ -1,0 +1,284 @@
+"""Transactional outbox: no event is lost between a commit and the broker.
+
+A service writes each event as a row of its own `outbox` table in the same
+transaction as the state change (`self.outbox.add(session, ...)`). Once that
+transaction commits, the worker publishes the rows it added, with Nameko's
+event dispatcher (persistent, publisher confirms) and marks them published.
+If the broker is down, or the process dies in between, the rows stay
+unpublished and the relay (`relay()`, run by a timer in every producer)
+publishes them later. Delivery is therefore at least once; consumers
+de-duplicate on `event_id`.
+
+The table is also the producer's event log, served by `events_since`: rows
+are numbered in commit order, so a reader following the cursor never skips
+an event that commits late.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from nameko.events import EventDispatcher
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Integer,
+    String,
+    UniqueConstraint,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from crm_common.db import UTCDateTime, find_database, is_postgres
+from crm_common.envelope import make_envelope, utcnow
+from crm_common.errors import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+# Key of the PostgreSQL advisory lock that serializes outbox writers from
+# their insert to their commit, so that ids follow commit order.
+OUTBOX_LOCK_KEY = 0x6F7574626F78
+
+# A publish right after commit should not hold a worker for long when the
+# broker is away: the relay takes over. These bound the wait to about a second.
+FAST_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+FAST_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+
+MAX_EVENTS_PAGE = 1000
+RELAY_BATCH = 500
+
+
+class OutboxMixin:
+    """Columns of a service's `outbox` table; mix into the service's own Base."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    aggregate_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[dict] = mapped_column(JSON)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        # One event per position in an aggregate's history.
+        return (UniqueConstraint("aggregate_id", "sequence"),)
+
+
+class Outbox(EventDispatcher):
+    """Event dispatcher that writes through the service's outbox table.
+
+    `model` is the service's `OutboxMixin` class; `catalog` maps each event
+    type the service emits to the marshmallow schema of its `data`.
+    """
+
+    def __init__(self, model, catalog, **options):
+        options.setdefault("retry_policy", FAST_RETRY_POLICY)
+        options.setdefault("transport_options", dict(FAST_TRANSPORT_OPTIONS))
+        super().__init__(**options)
+        self.model = model
+        self.catalog = catalog
+        self.committed = {}
+
+    def setup(self):
+        super().setup()
+        self.database = find_database(self.container)
+        self.relay_grace = timedelta(seconds=self.container.config["CRM_OUTBOX_RELAY_GRACE"])
+
+    def get_dependency(self, worker_ctx):
+        self.committed[worker_ctx] = []
+        return OutboxWriter(self, self.committed[worker_ctx])
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        # Runs after the worker replied: a publish never delays the caller.
+        envelopes = self.committed.pop(worker_ctx, [])
+        if envelopes:
+            self.publish_and_mark(envelopes)
+
+    def worker_teardown(self, worker_ctx):
+        self.committed.pop(worker_ctx, None)
+
+    def publish(self, envelope):
+        self.publisher.publish(envelope, exchange=self.exchange, routing_key=envelope["event_type"])
+
+    def publish_and_mark(self, envelopes):
+        """Publish in order; mark what went out. Stops at the first failure."""
+        sent = []
+        try:
+            for envelope in envelopes:
+                self.publish(envelope)
+                sent.append(envelope["event_id"])
+        except Exception as exc:  # the broker is away: the relay retries later
+            log.warning(
+                "outbox publish failed, %d event(s) left for the relay: %s",
+                len(envelopes) - len(sent),
+                exc,
+            )
+        if sent:
+            self.mark_published(sent)
+        return len(sent)
+
+    def mark_published(self, event_ids):
+        model = self.model
+        with self.database.session() as session:
+            session.execute(
+                update(model).where(model.event_id.in_(event_ids)).values(published_at=utcnow())
+            )
+            session.commit()
+
+    def relay(self):
+        """Publish what is committed but still unsent (after a crash or outage).
+
+        Rows younger than the grace period are left to the worker that wrote
+        them. No lock is held while publishing; two instances may both send a
+        row they read at the same moment, which consumers de-duplicate.
+        """
+        model = self.model
+        cutoff = utcnow() - self.relay_grace
+        with self.database.session() as session:
+            bodies = session.scalars(
+                select(model.body)
+                .where(model.published_at.is_(None), model.occurred_at < cutoff)
+                .order_by(model.id)
+                .limit(RELAY_BATCH)
+            ).all()
+        if not bodies:
+            return 0
+        sent = self.publish_and_mark(bodies)
+        log.info("outbox relay published %d of %d unsent event(s)", sent, len(bodies))
+        return sent
+
+    def events_since(self, cursor=None, limit=100):
+        """A page of the event log after `cursor`, oldest first."""
+        position = parse_cursor(cursor)
+        if (
+            not isinstance(limit, int)
+            or isinstance(limit, bool)
+            or not 1 <= limit <= MAX_EVENTS_PAGE
+        ):
+            raise ValidationFailed(
+                f"limit must be a whole number from 1 to {MAX_EVENTS_PAGE}",
+                {"limit": [f"Must be between 1 and {MAX_EVENTS_PAGE}."]},
+            )
+        model = self.model
+        with self.database.session() as session:
+            rows = session.execute(
+                select(model.id, model.body)
+                .where(model.id > position)
+                .order_by(model.id)
+                .limit(limit)
+            ).all()
+        next_cursor = str(rows[-1].id) if rows else str(position)
+        return {"events": [row.body for row in rows], "next_cursor": next_cursor}
+
+    def unpublished_count(self):
+        with self.database.session() as session:
+            return session.scalar(
+                select(func.count())
+                .select_from(self.model)
+                .where(self.model.published_at.is_(None))
+            )
+
+
+def parse_cursor(cursor):
+    if cursor in (None, ""):
+        return 0
+    try:
+        position = int(cursor)
+    except (TypeError, ValueError):
+        position = -1
+    if position < 0:
+        raise ValidationFailed(
+            "cursor is not one this service gave out", {"cursor": ["Invalid cursor."]}
+        )
+    return position
+
+
+class OutboxWriter:
+    """What a worker sees as `self.outbox`."""
+
+    def __init__(self, outbox, committed):
+        self._outbox = outbox
+        self._committed = committed
+
+    def add(self, session, event_type, aggregate_id, sequence, data, schema_version=1):
+        """Write one event in `session`'s transaction; it is published after commit."""
+        outbox = self._outbox
+        if event_type not in outbox.catalog:
+            raise KeyError(
+                f"{event_type!r} is not in {outbox.container.service_name}'s event catalog"
+            )
+        envelope = make_envelope(
+            event_type=event_type,
+            producer=outbox.container.service_name,
+            aggregate_id=aggregate_id,
+            sequence=sequence,
+            data=data,
+            data_schema=outbox.catalog[event_type],
+            schema_version=schema_version,
+        )
+        self._track(session)
+        self._hold_commit_order(session)
+        session.add(
+            outbox.model(
+                event_id=envelope["event_id"],
+                event_type=event_type,
+                aggregate_id=envelope["aggregate_id"],
+                sequence=sequence,
+                occurred_at=datetime.fromisoformat(envelope["occurred_at"]),
+                body=envelope,
+            )
+        )
+        session.info["outbox_pending"].append(envelope)
+        return envelope
+
+    def _track(self, session):
+        """Hand the session's events to the worker when, and only if, it commits."""
+        if session.info.get("outbox_tracked"):
+            return
+        session.info.update(outbox_tracked=True, outbox_pending=[], outbox_locked=False)
+        committed = self._committed
+
+        def on_commit(session):
+            committed.extend(session.info["outbox_pending"])
+            session.info.update(outbox_pending=[], outbox_locked=False)
+
+        def on_rollback(session):
+            session.info.update(outbox_pending=[], outbox_locked=False)
+
+        event.listen(session, "after_commit", on_commit)
+        event.listen(session, "after_rollback", on_rollback)
+
+    def _hold_commit_order(self, session):
+        # SQLite has one writer at a time already; PostgreSQL needs a lock
+        # so that a later id can never become visible before an earlier one.
+        if is_postgres(session.get_bind()) and not session.info["outbox_locked"]:
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+            session.info["outbox_locked"] = True
+
+    def relay(self):
+        return self._outbox.relay()
+
+    def events_since(self, cursor=None, limit=100):
+        return self._outbox.events_since(cursor, limit)
+
+    def unpublished_count(self):
+        return self._outbox.unpublished_count()

@@ -1,0 +1,213 @@
+"""HTTP plumbing of the gateway: JSON in, JSON out, one error shape everywhere.
+
+`@api(method, url)` marks a gateway method as an HTTP endpoint. The method
+returns `(status, body)` or a body (200), raises `ApiError` for anything a
+client should hear about, and never lets an exception reach the client as a
+500 with a stack trace: every failure leaves as
+`{"error": {"code", "message", "fields"?}}` with the request id attached.
+"""
+
+import functools
+import json
+import logging
+import re
+import time
+import uuid
+
+from marshmallow import ValidationError
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+log = logging.getLogger("gateway.http")
+
+ERROR_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "INVALID_TRANSITION",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ApiError(Exception):
+    """An answer other than success, in the API's error shape."""
+
+    def __init__(self, status, message, fields=None, code=None, headers=None, **details):
+        super().__init__(message)
+        self.status = status
+        self.code = code or ERROR_CODES.get(status, "ERROR")
+        self.message = message
+        self.fields = fields or {}
+        self.details = details
+        self.headers = headers or {}
+
+    def response(self):
+        error = {"code": self.code, "message": self.message}
+        if self.fields:
+            error["fields"] = self.fields
+        error.update(self.details)
+        return json_response(self.status, {"error": error}, self.headers)
+
+
+def json_response(status, body, headers=None):
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )
+
+
+def request_id(request):
+    """The caller's X-Request-Id when it is sane, else a new one; same for the whole request."""
+    if not hasattr(request, "crm_request_id"):
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        request.crm_request_id = given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
+    return request.crm_request_id
+
+
+def from_http_exception(exc):
+    status = exc.code or 500
+    headers = {}
+    if status == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    message = {
+        404: "No such endpoint.",
+        405: "Method not allowed on this endpoint.",
+        413: "Request body is too large.",
+    }.get(status, exc.description or exc.name)
+    return ApiError(status, message, headers=headers)
+
+
+def finish(request, response, started):
+    response.headers[REQUEST_ID_HEADER] = request_id(request)
+    log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "request_id": request_id(request),
+            "status": response.status_code,
+            "duration_ms": round((time.monotonic() - started) * 1000, 2),
+        },
+    )
+    return response
+
+
+class ApiWsgiApp(WsgiApp):
+    """Routing failures (unknown path, wrong method) in the API's error shape too."""
+
+    def __call__(self, environ, start_response):
+        started = time.monotonic()
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            response = finish(request, from_http_exception(exc).response(), started)
+        return response(environ, start_response)
+
+
+class ApiWebServer(WebServer):
+    def get_wsgi_app(self):
+        return ApiWsgiApp(self)
+
+    def context_data_from_headers(self, request):
+        # Travels with every RPC the request causes, so logs can be joined up.
+        return {"request_id": request_id(request)}
+
+
+class ApiHandler(HttpRequestHandler):
+    server = ApiWebServer()
+
+    def response_from_exception(self, exc):
+        # Only reached when no worker could run (e.g. the gateway is stopping).
+        log.error("request not handled: %s", exc)
+        return ApiError(503, "The gateway cannot take requests right now.").response()
+
+
+def api(method, url):
+    """Declare an HTTP endpoint of the gateway (see the module docstring)."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def endpoint(self, request, **path_values):
+            started = time.monotonic()
+            try:
+                limit_body(request, self.config["CRM_MAX_BODY_BYTES"])
+                response = to_response(fn(self, request, **path_values))
+            except ApiError as exc:
+                response = exc.response()
+            except HTTPException as exc:
+                response = from_http_exception(exc).response()
+            except Exception:
+                log.exception("unhandled error", extra={"request_id": request_id(request)})
+                response = ApiError(
+                    500, "Internal error; the request id identifies it in the logs."
+                ).response()
+            return finish(request, response, started)
+
+        return ApiHandler.decorator(method, url)(endpoint)
+
+    return decorate
+
+
+def to_response(result):
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple):
+        status, body, *rest = result
+        return json_response(status, body, rest[0] if rest else None)
+    return json_response(200, result)
+
+
+def limit_body(request, max_bytes):
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, f"Request body is larger than {max_bytes} bytes.")
+    # Bodies without a length (chunked) stop at the limit when read.
+    request.max_content_length = max_bytes
+
+
+def read_json(request, schema):
+    """Parse and validate a JSON body with `schema`; ApiError 415/400 otherwise."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "Send the body as JSON with Content-Type: application/json.")
+    raw = request.get_data(cache=True)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "Request body is not valid JSON.") from None
+    return load(schema, payload)
+
+
+def read_query(request, schema):
+    """Validate query parameters with `schema` (the last value of a repeated one wins)."""
+    params = {key: values[-1] for key, values in request.args.lists()}
+    return load(schema, params)
+
+
+def load(schema, payload):
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        raise ApiError(400, "The request is not valid.", fields=_as_fields(exc)) from None
+
+
+def _as_fields(exc):
+    messages = exc.normalized_messages()
+    return messages if isinstance(messages, dict) else {"_schema": messages}

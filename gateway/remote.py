@@ -1,0 +1,58 @@
+"""Calls from the gateway to the services, and how their errors become HTTP.
+
+`REMOTE_ERRORS` is the one table that maps a service's exception (by the
+dotted path Nameko sends with it) to an HTTP status. The gateway imports no
+service module: the paths are strings, and a test checks that every
+`ServiceError` a service declares is listed here.
+"""
+
+import functools
+
+import eventlet
+from kombu.exceptions import OperationalError
+from nameko import exceptions as nameko_exceptions
+from nameko.exceptions import RemoteError, UnknownService
+
+from gateway.http import ApiError
+
+REMOTE_ERRORS = {
+    "crm_common.errors.ValidationFailed": 400,
+    "crm_common.errors.NotFound": 404,
+    "crm_common.errors.Conflict": 409,
+    "crm_common.errors.InvalidTransition": 422,
+    "services.customers.exceptions.InvalidCustomer": 400,
+    "services.customers.exceptions.CustomerNotFound": 404,
+    "services.customers.exceptions.DuplicateCustomer": 409,
+}
+
+
+class RemoteServiceError(ApiError):
+    """A service's `ServiceError`, rebuilt from the args Nameko carried back."""
+
+    def __init__(self, status, message="", fields=None, details=None):
+        super().__init__(status, message, fields=fields, **(details or {}))
+
+
+for _path, _status in REMOTE_ERRORS.items():
+    nameko_exceptions.registry[_path] = functools.partial(RemoteServiceError, _status)
+
+
+def call(proxy, method, *args, timeout, **kwargs):
+    """`proxy.method(*args, **kwargs)`, answering 503 when the service cannot."""
+    service = proxy.service_name
+    timer = eventlet.Timeout(timeout)
+    try:
+        return getattr(proxy, method)(*args, **kwargs)
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        raise ApiError(503, f"The {service} service did not answer within {timeout:g} s.") from None
+    except UnknownService:
+        raise ApiError(503, f"The {service} service is not running.") from None
+    except (OperationalError, ConnectionError, OSError):
+        raise ApiError(503, "The message broker cannot be reached.") from None
+    except RemoteError as exc:
+        # Not a client mistake: a bug or an outage inside the service.
+        raise ApiError(500, f"The {service} service failed ({exc.exc_type}).") from None
+    finally:
+        timer.cancel()

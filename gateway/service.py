@@ -1,0 +1,120 @@
+"""The gateway: the CRM's one HTTP front door."""
+
+import uuid
+
+import eventlet
+import redis
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+
+from gateway import schemas
+from gateway.auth import authenticate, check_admin_token
+from gateway.http import ApiError, api, read_json, read_query
+from gateway.remote import call
+
+READY_TIMEOUT_SECONDS = 2
+SERVICES = ("customers", "pipeline", "interactions", "reports")
+
+
+class Redis(DependencyProvider):
+    def setup(self):
+        self.client = redis.Redis.from_url(
+            self.container.config["CRM_REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.client
+
+
+class AdminToken(DependencyProvider):
+    def setup(self):
+        check_admin_token(self.container.config.get("CRM_ADMIN_TOKEN"))
+
+    def get_dependency(self, worker_ctx):
+        return self.container.config["CRM_ADMIN_TOKEN"]
+
+
+class GatewayService:
+    name = "gateway"
+
+    config = Config()
+    admin_token = AdminToken()
+    redis = Redis()
+    customers = RpcProxy("customers")
+    pipeline = RpcProxy("pipeline")
+    interactions = RpcProxy("interactions")
+    reports = RpcProxy("reports")
+
+    def rpc(self, service, method, *args, **kwargs):
+        proxy = getattr(self, service)
+        return call(proxy, method, *args, timeout=self.config["CRM_RPC_TIMEOUT"], **kwargs)
+
+    def authenticate(self, request):
+        return authenticate(request, self.admin_token)
+
+    @api("GET", "/health")
+    def health(self, request):
+        return {"status": "ok"}
+
+    @api("GET", "/ready")
+    def ready(self, request):
+        """Ready when the broker, Redis and every service answer."""
+        pool = eventlet.GreenPool()
+        checks = dict(zip(SERVICES, pool.imap(self._check_service, SERVICES), strict=True))
+        checks["redis"] = self._check_redis()
+        ready = all(result == "ok" for result in checks.values())
+        return (200 if ready else 503), {
+            "status": "ready" if ready else "not_ready",
+            "checks": checks,
+        }
+
+    def _check_service(self, service):
+        try:
+            call(getattr(self, service), "health", timeout=READY_TIMEOUT_SECONDS)
+        except ApiError as exc:
+            return exc.message
+        return "ok"
+
+    def _check_redis(self):
+        try:
+            self.redis.ping()
+        except redis.RedisError as exc:
+            return f"Redis cannot be reached: {exc}"
+        return "ok"
+
+    @api("POST", "/api/v1/customers")
+    def create_customer(self, request):
+        self.authenticate(request)
+        options = read_query(request, schemas.CreateOptions())
+        payload = read_json(request, schemas.CustomerCreate())
+        customer = self.rpc("customers", "create_customer", payload, options["allow_duplicate"])
+        return 201, customer, {"Location": f"/api/v1/customers/{customer['id']}"}
+
+    @api("GET", "/api/v1/customers")
+    def list_customers(self, request):
+        self.authenticate(request)
+        query = read_query(request, schemas.CustomerList())
+        return self.rpc("customers", "list_customers", query)
+
+    @api("GET", "/api/v1/customers/<string:customer_id>")
+    def get_customer(self, request, customer_id):
+        self.authenticate(request)
+        if not _is_uuid(customer_id):
+            raise ApiError(404, f"No customer {customer_id}.")
+        return self.rpc("customers", "get_customer", customer_id)
+
+    @api("GET", "/api/v1/reports/customers")
+    def customers_report(self, request):
+        """Customers per lifecycle status and owner, from the reports service's view."""
+        self.authenticate(request)
+        read_query(request, schemas.StrictSchema())
+        return self.rpc("reports", "customers_by_status_owner")
+
+
+def _is_uuid(value):
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,110 @@
+"""What the customers service accepts over RPC and what it answers."""
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates,
+)
+
+from services.customers import domain
+
+
+class AttributesField(fields.Dict):
+    """User-defined fields: short string keys, scalar values, bounded size."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if len(value) > domain.MAX_ATTRIBUTES:
+            raise ValidationError(f"At most {domain.MAX_ATTRIBUTES} attributes.")
+        for key, item in value.items():
+            if not key or len(key) > domain.MAX_ATTRIBUTE_KEY:
+                raise ValidationError(
+                    f"Attribute names are 1 to {domain.MAX_ATTRIBUTE_KEY} characters."
+                )
+            if isinstance(item, str) and len(item) > domain.MAX_ATTRIBUTE_TEXT:
+                raise ValidationError(
+                    f"Attribute {key!r} is longer than {domain.MAX_ATTRIBUTE_TEXT} characters."
+                )
+            if item is not None and not isinstance(item, str | int | float | bool):
+                raise ValidationError(
+                    f"Attribute {key!r} must be text, a number, true/false or null."
+                )
+        return value
+
+
+class CustomerInput(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=320))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    company = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    owner = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=100)
+    )
+    status = fields.String(load_default="lead", validate=validate.OneOf(domain.STATUSES))
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=domain.MAX_TAG_LENGTH)),
+        load_default=list,
+        validate=validate.Length(max=domain.MAX_TAGS),
+    )
+    attributes = AttributesField(keys=fields.String(), load_default=dict)
+
+    @pre_load
+    def _trim_email(self, data, **_):
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            data = {**data, "email": data["email"].strip() or None}
+        return data
+
+    @validates("name")
+    def _name_not_blank(self, value, **_):
+        if not domain.normalize_text(value):
+            raise ValidationError("Name must not be blank.")
+
+    @validates("phone")
+    def _phone_is_a_number(self, value, **_):
+        if value is not None and domain.normalize_phone(value) is None:
+            raise ValidationError(
+                "Not a valid phone number: 7 to 15 digits, optionally with a leading +."
+            )
+
+    @post_load
+    def _normalize(self, data, **_):
+        data["name"] = domain.normalize_text(data["name"])
+        data["email"] = domain.normalize_email(data["email"])
+        data["phone"] = domain.normalize_phone(data["phone"])
+        data["company"] = domain.normalize_text(data["company"])
+        data["owner"] = domain.normalize_text(data["owner"])
+        data["tags"] = domain.normalize_tags(data["tags"])
+        return data
+
+
+class CustomerOutput(Schema):
+    id = fields.String()
+    name = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    company = fields.String(allow_none=True)
+    owner = fields.String(allow_none=True)
+    status = fields.String()
+    tags = fields.List(fields.String())
+    attributes = fields.Dict()
+    created_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")
+    version = fields.Integer()
+
+
+class CustomerQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(validate=validate.OneOf(domain.STATUSES))
+    owner = fields.String(validate=validate.Length(min=1, max=100))
+    limit = fields.Integer(load_default=50, strict=True, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, allow_none=True)

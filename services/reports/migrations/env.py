@@ -1,0 +1,6 @@
+from alembic import context
+
+from crm_common.migrations import run_env
+from services.reports.models import Base
+
+run_env(context, Base.metadata)

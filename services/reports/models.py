@@ -1,0 +1,43 @@
+"""The reports service's views: built only from events, never from other databases."""
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_common.db import UTCDateTime, make_base
+from crm_common.inbox import AppliedEventMixin
+from crm_common.outbox import OutboxMixin
+
+Base = make_base()
+
+
+class CustomerFact(Base):
+    """What reports know of one customer, as of the newest event applied to it."""
+
+    __tablename__ = "customer_facts"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    owner: Mapped[str | None] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Highest `sequence` applied for this customer: older events arriving late are ignored.
+    sequence: Mapped[int] = mapped_column(Integer)
+
+
+class ViewState(Base):
+    """How fresh a view is: the time of the newest event applied to it."""
+
+    __tablename__ = "view_state"
+
+    view: Mapped[str] = mapped_column(String(64), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    events_applied: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxEvent(OutboxMixin, Base):
+    pass
+
+
+class AppliedEvent(AppliedEventMixin, Base):
+    pass

@@ -1,0 +1,44 @@
+"""Fakes for unit tests: a broker that records or refuses, an outbox bound without a container."""
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+from sqlalchemy.orm import sessionmaker
+
+from crm_common.db import Database, make_engine
+from crm_common.outbox import Outbox
+
+
+class FakePublisher:
+    """Records what would have gone to the broker; `down = True` makes it refuse."""
+
+    def __init__(self):
+        self.sent = []
+        self.down = False
+
+    def publish(self, payload, exchange=None, routing_key=None, **_):
+        if self.down:
+            raise ConnectionRefusedError("broker is down")
+        self.sent.append(payload)
+
+    @property
+    def event_ids(self):
+        return [body["event_id"] for body in self.sent]
+
+
+def database_for(url):
+    database = Database()
+    database.engine = make_engine(url)
+    database.sessionmaker = sessionmaker(bind=database.engine, expire_on_commit=False)
+    return database
+
+
+def bound_outbox(model, catalog, database, service_name="customers", grace_seconds=0):
+    """An `Outbox` wired as its container would wire it, with a fake broker."""
+    outbox = Outbox(model, catalog)
+    outbox.container = SimpleNamespace(service_name=service_name, config={})
+    outbox.database = database
+    outbox.publisher = FakePublisher()
+    outbox.exchange = None
+    outbox.relay_grace = timedelta(seconds=grace_seconds)
+    return outbox

@@ -1,0 +1,81 @@
+import pytest
+from sqlalchemy import func, select
+
+from crm_common import migrations
+from crm_common.envelope import load_envelope, make_envelope
+from crm_common.inbox import Inbox, apply_once
+from services.reports import views
+from services.reports.models import AppliedEvent, CustomerFact, ViewState
+from services.reports.schemas import CustomerCreatedData
+from tests.support.fakes import database_for
+
+
+@pytest.fixture
+def database(tmp_path):
+    url = f"sqlite:///{tmp_path}/reports.db"
+    migrations.upgrade("reports", url)
+    return database_for(url)
+
+
+@pytest.fixture
+def inbox(database):
+    inbox = Inbox(AppliedEvent)
+    inbox.database = database
+    return inbox
+
+
+def customer_created(customer_id="c-1", status="lead", owner="sam"):
+    return make_envelope(
+        event_type="customer_created",
+        producer="customers",
+        aggregate_id=customer_id,
+        sequence=1,
+        data={
+            "customer_id": customer_id,
+            "status": status,
+            "owner": owner,
+            "created_at": "2026-01-31T12:00:00+00:00",
+            "name": "Ada",
+        },
+    )
+
+
+def count(database, model):
+    with database.session() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_an_event_delivered_twice_is_applied_once(inbox, database):
+    body = customer_created()
+    assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is True
+    assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is False
+    assert count(database, CustomerFact) == 1
+    assert count(database, AppliedEvent) == 1
+    with database.session() as session:
+        assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 1
+
+
+def test_an_effect_that_fails_leaves_no_trace_so_a_retry_applies_it(database):
+    envelope = load_envelope(customer_created(), CustomerCreatedData())
+
+    def failing(session, envelope):
+        views.apply_customer_created(session, envelope)
+        raise RuntimeError("database went away mid-way")
+
+    with database.session() as session, pytest.raises(RuntimeError):
+        apply_once(session, AppliedEvent, envelope, failing)
+    assert count(database, AppliedEvent) == 0
+    assert count(database, CustomerFact) == 0
+
+    with database.session() as session:
+        assert apply_once(session, AppliedEvent, envelope, views.apply_customer_created) is True
+    assert count(database, CustomerFact) == 1
+
+
+def test_an_invalid_event_is_dropped_without_effect(inbox, database):
+    body = customer_created()
+    del body["data"]["status"]
+    assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is False
+    assert inbox.apply({"hello": "world"}, views.apply_customer_created) is False
+    assert count(database, CustomerFact) == 0
+    assert count(database, AppliedEvent) == 0

@@ -1,0 +1,178 @@
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from crm_common import migrations
+from crm_common.envelope import InvalidEvent
+from crm_common.errors import ValidationFailed
+from crm_common.outbox import OutboxWriter
+from services.customers.events import CATALOG
+from services.customers.models import OutboxEvent
+from tests.support.fakes import bound_outbox, database_for
+
+
+def created(customer_id):
+    return {
+        "customer_id": customer_id,
+        "name": "Ada",
+        "email": None,
+        "phone": None,
+        "company": None,
+        "owner": None,
+        "status": "lead",
+        "tags": [],
+        "attributes": {},
+        "created_at": "2026-01-31T12:00:00+00:00",
+    }
+
+
+@pytest.fixture
+def database(tmp_path):
+    url = f"sqlite:///{tmp_path}/customers.db"
+    migrations.upgrade("customers", url)
+    return database_for(url)
+
+
+@pytest.fixture
+def outbox(database):
+    return bound_outbox(OutboxEvent, CATALOG, database)
+
+
+class Worker:
+    """One worker's view of the outbox, finished the way Nameko finishes it."""
+
+    def __init__(self, outbox):
+        self.outbox = outbox
+        self.committed = []
+        self.writer = OutboxWriter(outbox, self.committed)
+
+    def finish(self):
+        if self.committed:
+            self.outbox.publish_and_mark(self.committed)
+
+
+def rows(database):
+    with database.session() as session:
+        return session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+
+
+def test_event_is_published_only_after_its_transaction_commits(outbox, database):
+    worker = Worker(outbox)
+    with database.session() as session:
+        envelope = worker.writer.add(session, "customer_created", "c-1", 1, created("c-1"))
+        assert outbox.publisher.sent == []  # nothing leaves before commit
+        session.commit()
+    worker.finish()
+    assert outbox.publisher.event_ids == [envelope["event_id"]]
+    [row] = rows(database)
+    assert row.published_at is not None
+    assert row.body == envelope
+
+
+def test_rolled_back_event_is_never_published_or_kept(outbox, database):
+    worker = Worker(outbox)
+    with database.session() as session:
+        worker.writer.add(session, "customer_created", "c-1", 1, created("c-1"))
+        session.rollback()
+    worker.finish()
+    assert outbox.publisher.sent == []
+    assert rows(database) == []
+
+
+def test_broker_outage_keeps_the_event_for_the_relay(outbox, database):
+    outbox.publisher.down = True
+    worker = Worker(outbox)
+    with database.session() as session:
+        envelope = worker.writer.add(session, "customer_created", "c-1", 1, created("c-1"))
+        session.commit()
+    worker.finish()
+    [row] = rows(database)
+    assert row.published_at is None
+
+    assert outbox.relay() == 0  # still down: still kept
+    assert rows(database)[0].published_at is None
+
+    outbox.publisher.down = False
+    assert outbox.relay() == 1
+    assert outbox.publisher.event_ids == [envelope["event_id"]]
+    assert rows(database)[0].published_at is not None
+    assert outbox.relay() == 0  # nothing is sent twice by the relay itself
+
+
+def test_relay_leaves_fresh_events_to_the_worker_that_wrote_them(database):
+    outbox = bound_outbox(OutboxEvent, CATALOG, database, grace_seconds=60)
+    with database.session() as session:
+        OutboxWriter(outbox, []).add(session, "customer_created", "c-1", 1, created("c-1"))
+        session.commit()
+    assert outbox.relay() == 0
+    assert outbox.publisher.sent == []
+
+
+def test_relay_publishes_in_the_order_events_were_written(outbox, database):
+    outbox.publisher.down = True
+    writer = OutboxWriter(outbox, [])
+    written = []
+    for number in range(5):
+        with database.session() as session:
+            written.append(
+                writer.add(session, "customer_created", f"c-{number}", 1, created(f"c-{number}"))
+            )
+            session.commit()
+    outbox.publisher.down = False
+    assert outbox.relay() == 5
+    assert outbox.publisher.event_ids == [body["event_id"] for body in written]
+
+
+def test_events_since_pages_through_the_log_in_order(outbox, database):
+    writer = OutboxWriter(outbox, [])
+    with database.session() as session:
+        written = [
+            writer.add(session, "customer_created", f"c-{n}", 1, created(f"c-{n}"))
+            for n in range(7)
+        ]
+        session.commit()
+    seen, cursor = [], None
+    while True:
+        page = outbox.events_since(cursor, limit=3)
+        if not page["events"]:
+            break
+        seen.extend(page["events"])
+        cursor = page["next_cursor"]
+    assert seen == written
+    assert outbox.events_since(cursor, limit=3) == {"events": [], "next_cursor": cursor}
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-1", "1.5"])
+def test_events_since_rejects_a_cursor_it_never_gave(outbox, cursor):
+    with pytest.raises(ValidationFailed):
+        outbox.events_since(cursor)
+
+
+@pytest.mark.parametrize("limit", [0, 1001, "10", True])
+def test_events_since_rejects_a_bad_limit(outbox, limit):
+    with pytest.raises(ValidationFailed):
+        outbox.events_since(None, limit)
+
+
+def test_unknown_event_type_is_refused(outbox, database):
+    with database.session() as session, pytest.raises(KeyError):
+        OutboxWriter(outbox, []).add(session, "customer_vanished", "c-1", 1, {})
+
+
+def test_invalid_event_data_is_refused_before_anything_is_written(outbox, database):
+    with database.session() as session:
+        with pytest.raises(InvalidEvent):
+            OutboxWriter(outbox, []).add(
+                session, "customer_created", "c-1", 1, {"customer_id": "c-1"}
+            )
+        session.commit()
+    assert rows(database) == []
+
+
+def test_one_aggregate_cannot_have_two_events_at_one_sequence(outbox, database):
+    writer = OutboxWriter(outbox, [])
+    with database.session() as session:
+        writer.add(session, "customer_created", "c-1", 1, created("c-1"))
+        writer.add(session, "customer_created", "c-1", 1, created("c-1"))
+        with pytest.raises(IntegrityError):
+            session.commit()
