@@ -3,6 +3,7 @@
     crm up                 every service and the gateway, as `make run` does
     crm run NAME           one service (migrates its database first) or the gateway
     crm migrate [NAME...]  bring databases to the newest schema
+    crm revision NAME MSG  write a new migration from NAME's models (autogenerate)
 
 Containers in docker-compose run `crm run NAME`; `crm up` starts the same
 commands as child processes, so the local run and the compose run match.
@@ -47,6 +48,11 @@ def main(argv=None):
     run_parser.add_argument("name", choices=sorted(SERVICE_CLASSES))
     migrate_parser = commands.add_parser("migrate", help="upgrade databases to the newest schema")
     migrate_parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(SERVICES))
+    revision_parser = commands.add_parser(
+        "revision", help="write a migration from a service's models"
+    )
+    revision_parser.add_argument("name", choices=SERVICES)
+    revision_parser.add_argument("message")
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "names", ())) - set(SERVICES)
     if unknown:
@@ -57,6 +63,8 @@ def main(argv=None):
         config = from_env()
         if args.command == "migrate":
             return migrate(config, args.names or SERVICES)
+        if args.command == "revision":
+            return revision(args.name, args.message)
         return up(config)
     except (StartupError, ConfigError) as exc:
         print(f"crm: {exc}", file=sys.stderr)
@@ -93,6 +101,21 @@ def migrate(config, names):
     for name in names:
         migrations.upgrade(name, config[db_url_key(name)])
         print(f"crm: {name} database is at the newest schema")
+    return 0
+
+
+def revision(name, message):
+    """Autogenerate against a scratch database at head, so only the new change is written."""
+    import tempfile
+
+    from alembic import command
+
+    from crm_common import migrations
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite:///{scratch}/{name}.db"
+        migrations.upgrade(name, url)
+        command.revision(migrations.alembic_config(name, url), message, autogenerate=True)
     return 0
 
 

@@ -20,10 +20,14 @@ def make_engine(url):
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
-        # pysqlite opens transactions lazily and not for every statement;
-        # take the write lock at BEGIN so a read-then-write transaction
-        # cannot be overtaken by another process between its read and write.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # pysqlite's own transaction handling skips BEGIN before reads;
+        # SQLAlchemy's explicit BEGIN gives every statement a transaction.
+        # It stays deferred: in WAL mode readers never block, and a writer
+        # holds the lock only from its first write to its commit. Under
+        # eventlet a SQLite call blocks the whole process, so a write
+        # transaction must not wait on the network (RPC, publish) before it
+        # commits, or other workers would stall on the lock it holds.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

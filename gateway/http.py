@@ -112,6 +112,10 @@ class ApiWsgiApp(WsgiApp):
 
     def __call__(self, environ, start_response):
         started = time.monotonic()
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # eventlet's input decodes chunked bodies and ends where they end;
+            # saying so lets Werkzeug read them, within the size limit.
+            environ["wsgi.input_terminated"] = True
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:
@@ -179,15 +183,24 @@ def to_response(result):
 def limit_body(request, max_bytes):
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, f"Request body is larger than {max_bytes} bytes.")
-    # Bodies without a length (chunked) stop at the limit when read.
-    request.max_content_length = max_bytes
+    # Bodies without a length (chunked) are checked as they are read.
+    request.crm_max_body_bytes = max_bytes
+
+
+def read_body(request):
+    """The whole body, or 413 once it grows past the limit."""
+    limit = request.crm_max_body_bytes
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise ApiError(413, f"Request body is larger than {limit} bytes.")
+    return body
 
 
 def read_json(request, schema):
     """Parse and validate a JSON body with `schema`; ApiError 415/400 otherwise."""
     if request.mimetype != "application/json":
         raise ApiError(415, "Send the body as JSON with Content-Type: application/json.")
-    raw = request.get_data(cache=True)
+    raw = read_body(request)
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):

@@ -42,7 +42,7 @@ def customers_by_status_owner(session):
     rows = session.execute(
         select(CustomerFact.status, CustomerFact.owner, func.count())
         .group_by(CustomerFact.status, CustomerFact.owner)
-        .order_by(CustomerFact.status, CustomerFact.owner)
+        .order_by(CustomerFact.status, CustomerFact.owner.asc().nulls_first())
     ).all()
     items = [
         {"status": status, "owner": owner, "customers": count} for status, owner, count in rows

@@ -1,0 +1,112 @@
+"""The whole system started as `make run` starts it, driven over HTTP like a client app."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.waiting import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def system(rabbit_config, tmp_path):
+    """`crm up` in its own vhost and data directory, with no admin token given."""
+    address = f"127.0.0.1:{free_port()}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+    env.update(
+        CRM_AMQP_URI=rabbit_config["AMQP_URI"],
+        CRM_DATA_DIR=str(tmp_path / "data"),
+        CRM_GATEWAY_ADDRESS=address,
+        CRM_REDIS_URL="redis://127.0.0.1:6379/15",
+    )
+    log_path = tmp_path / "crm-up.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crm_common.cli", "up"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            lambda: process.poll() is not None or "crm: up." in log_path.read_text(),
+            timeout=90,
+            interval=0.25,
+            message="crm up to report the system ready",
+        )
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        yield f"http://{address}", tmp_path / "data", log_path
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def test_a_client_creates_a_customer_that_shows_up_in_the_report(system):
+    base_url, data_dir, log_path = system
+    token_file = data_dir / "admin-token"
+    assert f"admin token taken from {token_file}" in log_path.read_text()
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token_file.read_text().strip()}"
+
+    assert http.get(f"{base_url}/ready", timeout=10).json()["status"] == "ready"
+    for database in ("customers", "pipeline", "interactions", "reports"):
+        assert (data_dir / f"{database}.db").exists()
+
+    created = http.post(
+        f"{base_url}/api/v1/customers",
+        json={"name": "Ada Lovelace", "email": "ada@example.com", "owner": "sam"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    customer = created.json()
+    assert http.get(f"{base_url}/api/v1/customers/{customer['id']}", timeout=10).json() == customer
+
+    report = wait_for(
+        lambda: (
+            (body := http.get(f"{base_url}/api/v1/reports/customers", timeout=10).json())["total"]
+            and body
+        ),
+        message="the customer in the report",
+    )
+    assert report["items"] == [{"status": "lead", "owner": "sam", "customers": 1}]
+    assert report["lag_seconds"] >= 0
+
+    refused = http.post(
+        f"{base_url}/api/v1/customers",
+        data="{",
+        timeout=10,
+        headers={"Content-Type": "application/json"},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert requests.get(f"{base_url}/api/v1/customers", timeout=10).status_code == 401
+
+
+def test_up_says_clearly_when_the_broker_cannot_be_reached(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+    env.update(
+        CRM_AMQP_URI=f"amqp://guest:secret@127.0.0.1:{free_port()}/", CRM_DATA_DIR=str(tmp_path)
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "crm_common.cli", "up"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1" in result.stderr
+    assert "CRM_AMQP_URI" in result.stderr
+    assert "secret" not in result.stderr

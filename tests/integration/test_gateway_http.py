@@ -1,0 +1,237 @@
+"""The gateway over HTTP, with every service running: what a client app sees."""
+
+import json
+
+import pytest
+import requests
+
+from gateway.service import GatewayService
+from services.customers.service import CustomersService
+from services.interactions.service import InteractionsService
+from services.pipeline.service import PipelineService
+from services.reports.service import ReportsService
+from tests.support.settings import ADMIN_TOKEN
+from tests.support.waiting import wait_for
+
+ALL_SERVICES = (CustomersService, PipelineService, InteractionsService, ReportsService)
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class Client:
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.http = requests.Session()
+
+    def request(self, method, path, auth=True, **kwargs):
+        headers = {**(AUTH if auth else {}), **kwargs.pop("headers", {})}
+        response = self.http.request(
+            method, self.base_url + path, headers=headers, timeout=15, **kwargs
+        )
+        assert response.headers.get("X-Request-Id"), "every answer carries a request id"
+        return response
+
+    def post(self, path, body, **kwargs):
+        return self.request("POST", path, json=body, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+
+@pytest.fixture
+def client(crm_config, runner_factory):
+    runner = runner_factory(crm_config, GatewayService, *ALL_SERVICES)
+    runner.start()
+    return Client(f"http://{crm_config['CRM_GATEWAY_ADDRESS']}")
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert "Traceback" not in response.text
+    return error
+
+
+def test_health_and_ready(client):
+    assert client.get("/health", auth=False).json() == {"status": "ok"}
+    ready = client.get("/ready", auth=False)
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {
+            name: "ok" for name in ("customers", "pipeline", "interactions", "reports", "redis")
+        },
+    }
+
+
+def test_create_read_and_list_customers(client):
+    created = client.post(
+        "/api/v1/customers",
+        {
+            "name": "  Ada   Lovelace ",
+            "email": "ADA@Example.COM",
+            "phone": "+44 20 7946 0958",
+            "company": "Analytical Engines",
+            "owner": "sam",
+            "tags": ["VIP", "vip", "math"],
+            "attributes": {"tier": "gold", "seats": 12},
+        },
+    )
+    assert created.status_code == 201, created.text
+    customer = created.json()
+    assert created.headers["Location"] == f"/api/v1/customers/{customer['id']}"
+    assert customer["name"] == "Ada Lovelace"
+    assert customer["email"] == "ada@example.com"
+    assert customer["phone"] == "+442079460958"
+    assert customer["tags"] == ["vip", "math"]
+    assert customer["status"] == "lead"
+
+    assert client.get(f"/api/v1/customers/{customer['id']}").json() == customer
+
+    second = client.post("/api/v1/customers", {"name": "Grace Hopper", "status": "customer"}).json()
+    first_page = client.get("/api/v1/customers?limit=1").json()
+    assert [item["id"] for item in first_page["items"]] == [customer["id"]]
+    second_page = client.get(f"/api/v1/customers?limit=1&cursor={first_page['next_cursor']}").json()
+    assert [item["id"] for item in second_page["items"]] == [second["id"]]
+    assert second_page["next_cursor"] is None
+
+    filtered = client.get("/api/v1/customers?status=customer").json()
+    assert [item["id"] for item in filtered["items"]] == [second["id"]]
+
+
+def test_created_customers_show_up_in_the_report(client):
+    for name, owner in (("Ada", "sam"), ("Grace", "sam"), ("Alan", "kim")):
+        assert client.post("/api/v1/customers", {"name": name, "owner": owner}).status_code == 201
+    report = wait_for(
+        lambda: (body := client.get("/api/v1/reports/customers").json())["total"] == 3 and body,
+        message="three customers in the report",
+    )
+    assert report["items"] == [
+        {"status": "lead", "owner": "kim", "customers": 1},
+        {"status": "lead", "owner": "sam", "customers": 2},
+    ]
+    assert report["as_of"] is not None
+    assert report["lag_seconds"] >= 0
+
+
+def test_likely_duplicate_is_a_conflict_naming_the_existing_customer(client):
+    existing = client.post("/api/v1/customers", {"name": "Ada", "email": "ada@example.com"}).json()
+    conflict = client.post(
+        "/api/v1/customers", {"name": "A. Lovelace", "email": " ADA@example.com"}
+    )
+    error = assert_error(conflict, 409, "CONFLICT")
+    assert error["existing_id"] == existing["id"]
+    allowed = client.post(
+        "/api/v1/customers?allow_duplicate=true",
+        {"name": "A. Lovelace", "email": "ada@example.com"},
+    )
+    assert allowed.status_code == 201
+
+
+def test_missing_or_wrong_token_is_401(client):
+    assert_error(client.get("/api/v1/customers", auth=False), 401, "UNAUTHORIZED")
+    wrong = client.get("/api/v1/customers", auth=False, headers={"Authorization": "Bearer nope"})
+    assert_error(wrong, 401, "UNAUTHORIZED")
+    basic = client.get("/api/v1/customers", auth=False, headers={"Authorization": "Basic YTpi"})
+    assert_error(basic, 401, "UNAUTHORIZED")
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code", "field"),
+    [
+        ("{not json", JSON, 400, "VALIDATION_ERROR", None),
+        ("[1, 2]", JSON, 400, "VALIDATION_ERROR", "_schema"),
+        ('"just a string"', JSON, 400, "VALIDATION_ERROR", "_schema"),
+        ("[" * 100000 + "]" * 100000, JSON, 400, "VALIDATION_ERROR", None),
+        ("{}", JSON, 400, "VALIDATION_ERROR", "name"),
+        ('{"name": 5}', JSON, 400, "VALIDATION_ERROR", "name"),
+        ('{"name": ""}', JSON, 400, "VALIDATION_ERROR", "name"),
+        ('{"name": "   "}', JSON, 400, "VALIDATION_ERROR", "name"),
+        ('{"name": "Ada", "colour": "red"}', JSON, 400, "VALIDATION_ERROR", "colour"),
+        ('{"name": "Ada", "email": "not-an-email"}', JSON, 400, "VALIDATION_ERROR", "email"),
+        ('{"name": "Ada", "phone": "call me"}', JSON, 400, "VALIDATION_ERROR", "phone"),
+        ('{"name": "Ada", "status": "vip"}', JSON, 400, "VALIDATION_ERROR", "status"),
+        ('{"name": "Ada", "tags": "vip"}', JSON, 400, "VALIDATION_ERROR", "tags"),
+        ('{"name": "Ada", "attributes": {"a": [1]}}', JSON, 400, "VALIDATION_ERROR", "attributes"),
+        ('{"name": "Ada", "attributes": []}', JSON, 400, "VALIDATION_ERROR", "attributes"),
+        ('{"name": "Ada"}', {"Content-Type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE", None),
+        ('{"name": "Ada"}', {}, 415, "UNSUPPORTED_MEDIA_TYPE", None),
+        (b'{"name": "\xff\xfe"}', JSON, 400, "VALIDATION_ERROR", None),
+    ],
+)
+def test_bad_create_requests_get_a_clear_4xx(client, body, headers, status, code, field):
+    response = client.request("POST", "/api/v1/customers", data=body, headers=headers)
+    error = assert_error(response, status, code)
+    if field:
+        assert field in error["fields"]
+
+
+def test_oversized_body_is_413_and_nothing_is_created(client, crm_config):
+    big = json.dumps(
+        {"name": "Ada", "attributes": {"notes": "x" * crm_config["CRM_MAX_BODY_BYTES"]}}
+    )
+    assert_error(
+        client.request("POST", "/api/v1/customers", data=big, headers=JSON),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    assert client.get("/api/v1/customers").json()["items"] == []
+
+
+def test_chunked_body_over_the_limit_is_413(client, crm_config):
+    def chunks():
+        yield b'{"name": "Ada", "notes": "'
+        for _ in range(crm_config["CRM_MAX_BODY_BYTES"] // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = client.request("POST", "/api/v1/customers", data=chunks(), headers=JSON)
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/api/v1/customers?limit=0", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers?limit=501", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers?limit=ten", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers?status=vip", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers?colour=red", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers?cursor=forged", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers?cursor=WyIyMDI2IiwgMV0", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers/not-a-uuid", 404, "NOT_FOUND"),
+        ("/api/v1/customers/00000000-0000-4000-8000-000000000000", 404, "NOT_FOUND"),
+        ("/api/v1/nothing-here", 404, "NOT_FOUND"),
+        ("/api/v1/reports/customers?as_of=yesterday", 400, "VALIDATION_ERROR"),
+    ],
+)
+def test_bad_reads_get_a_clear_4xx(client, path, status, code):
+    assert_error(client.get(path), status, code)
+
+
+def test_wrong_method_is_405(client):
+    response = client.request("DELETE", "/health")
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert "GET" in response.headers["Allow"]
+
+
+def test_client_request_id_is_echoed(client):
+    response = client.get("/health", headers={"X-Request-Id": "trace-42"})
+    assert response.headers["X-Request-Id"] == "trace-42"
+
+
+def test_ready_is_503_naming_the_service_that_does_not_answer(crm_config, runner_factory):
+    runner = runner_factory(crm_config, GatewayService, CustomersService, ReportsService)
+    runner.start()
+    ready = Client(f"http://{crm_config['CRM_GATEWAY_ADDRESS']}").get("/ready", auth=False)
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["customers"] == checks["reports"] == checks["redis"] == "ok"
+    assert "pipeline" in checks["pipeline"] and checks["pipeline"] != "ok"
+    assert checks["interactions"] != "ok"

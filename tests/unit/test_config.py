@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+
+from crm_common.config import ConfigError, from_env
+
+
+def test_defaults_give_a_local_run_with_sqlite_under_the_data_dir(tmp_path):
+    config = from_env({"CRM_DATA_DIR": str(tmp_path)})
+    assert config["AMQP_URI"] == "amqp://guest:guest@127.0.0.1:5672/"
+    assert config["WEB_SERVER_ADDRESS"] == "127.0.0.1:8000"
+    assert config["CRM_REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    for service in ("customers", "pipeline", "interactions", "reports"):
+        url = config[f"CRM_{service.upper()}_DB_URL"]
+        assert url == f"sqlite:///{Path(tmp_path).resolve() / service}.db"
+    assert config["CRM_RPC_TIMEOUT"] == 5.0
+    assert config["CRM_MAX_BODY_BYTES"] == 1024 * 1024
+
+
+def test_environment_overrides_defaults():
+    config = from_env(
+        {
+            "CRM_AMQP_URI": "amqp://crm:pw@broker:5672/crm",
+            "CRM_CUSTOMERS_DB_URL": "postgresql+psycopg2://crm@db/customers",
+            "CRM_GATEWAY_ADDRESS": "0.0.0.0:9000",
+            "CRM_RPC_TIMEOUT": "2.5",
+        }
+    )
+    assert config["AMQP_URI"] == "amqp://crm:pw@broker:5672/crm"
+    assert config["CRM_CUSTOMERS_DB_URL"] == "postgresql+psycopg2://crm@db/customers"
+    assert config["WEB_SERVER_ADDRESS"] == "0.0.0.0:9000"
+    assert config["CRM_RPC_TIMEOUT"] == 2.5
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("CRM_RPC_TIMEOUT", "soon"), ("CRM_MAX_BODY_BYTES", "0"), ("CRM_MAX_WORKERS", "-1")],
+)
+def test_malformed_numbers_are_refused_naming_the_variable(key, value):
+    with pytest.raises(ConfigError, match=key):
+        from_env({key: value})
