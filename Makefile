@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-services lint format migrate clean
+.PHONY: setup run test test-services bench lint format migrate clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test-services: setup
 
 test: test-services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Figures beside baselines measured in the same run (see bench/run.py).
+bench: test-services
+	$(BIN)/python -m bench.run
 
 lint: setup
 	$(BIN)/ruff check .

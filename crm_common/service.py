@@ -10,11 +10,14 @@ from nameko.timer import timer
 from sqlalchemy import text
 
 from crm_common.errors import ValidationFailed
+from crm_common.logs import RequestLog
 
 RELAY_INTERVAL_SECONDS = 1
 
 
 class ServiceBase:
+    request_log = RequestLog()
+
     @rpc
     def health(self):
         """Answers when the service is up and its database answers."""
