@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from crm_common.config import SERVICES, ConfigError, db_url_key, from_env
+from crm_common.config import SERVICES, ConfigError, db_url_key, for_process, from_env
 
 SERVICE_CLASSES = {
     "customers": "services.customers.service:CustomersService",
@@ -91,7 +91,7 @@ def run(name):
         migrations.upgrade(name, config[db_url_key(name)])
     module_name, class_name = SERVICE_CLASSES[name].split(":")
     service_cls = getattr(importlib.import_module(module_name), class_name)
-    run_services([service_cls], config)
+    run_services([service_cls], for_process(config, name))
     return 0
 
 
@@ -112,10 +112,14 @@ def revision(name, message):
 
     from crm_common import migrations
 
+    versions = migrations.SERVICES_DIR / name / "migrations" / "versions"
+    number = f"{len(list(versions.glob('[0-9][0-9][0-9][0-9]_*.py'))) + 1:04d}"
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/{name}.db"
         migrations.upgrade(name, url)
-        command.revision(migrations.alembic_config(name, url), message, autogenerate=True)
+        config = migrations.alembic_config(name, url)
+        config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+        command.revision(config, message, autogenerate=True, rev_id=number)
     return 0
 
 

@@ -21,11 +21,15 @@ DEFAULTS = {
     "CRM_MAX_BODY_BYTES": str(1024 * 1024),
     "CRM_OUTBOX_RELAY_GRACE": "2",
     "CRM_MAX_WORKERS": "10",
+    # The gateway holds a worker per request in flight, most of them waiting on a service.
+    "CRM_GATEWAY_MAX_WORKERS": "100",
     "CRM_LOG_LEVEL": "INFO",
+    # How often reports read the producers' logs for events the broker did not deliver.
+    "CRM_REPORTS_CATCH_UP_SECONDS": "30",
 }
 
-INT_SETTINGS = ("CRM_MAX_BODY_BYTES", "CRM_MAX_WORKERS")
-FLOAT_SETTINGS = ("CRM_RPC_TIMEOUT", "CRM_OUTBOX_RELAY_GRACE")
+INT_SETTINGS = ("CRM_MAX_BODY_BYTES", "CRM_MAX_WORKERS", "CRM_GATEWAY_MAX_WORKERS")
+FLOAT_SETTINGS = ("CRM_RPC_TIMEOUT", "CRM_OUTBOX_RELAY_GRACE", "CRM_REPORTS_CATCH_UP_SECONDS")
 
 
 def db_url_key(service_name):
@@ -52,6 +56,13 @@ def from_env(environ=None):
         key = db_url_key(service_name)
         settings[key] = environ.get(key) or default_db_url(settings["CRM_DATA_DIR"], service_name)
     return nameko_config(settings)
+
+
+def for_process(config, name):
+    """The config of one `crm run NAME` process."""
+    if name == "gateway":
+        return dict(config, max_workers=config["CRM_GATEWAY_MAX_WORKERS"])
+    return config
 
 
 def nameko_config(settings):

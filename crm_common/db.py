@@ -6,10 +6,11 @@ rolled back when the worker ends. The schema comes from the service's alembic
 migrations, never from `create_all` at runtime.
 """
 
+import zlib
 from datetime import UTC
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from crm_common.config import db_url_key
@@ -45,6 +46,18 @@ def _tune_sqlite(dbapi_connection, _record):
 
 def is_postgres(engine):
     return engine.dialect.name == "postgresql"
+
+
+def lock_for(session, key):
+    """Hold `key` until the session's transaction ends; others wanting it wait.
+
+    PostgreSQL advisory lock. SQLite needs none: it has one writer at a time,
+    and a process never yields inside a write transaction (see make_engine).
+    """
+    if is_postgres(session.get_bind()):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(key.encode())}
+        )
 
 
 class Database(DependencyProvider):

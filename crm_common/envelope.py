@@ -16,10 +16,12 @@ class EnvelopeSchema(Schema):
         unknown = EXCLUDE
 
     event_id = fields.UUID(required=True)
-    event_type = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]*$"))
+    event_type = fields.String(
+        required=True, validate=[validate.Regexp(r"^[a-z][a-z0-9_]*$"), validate.Length(max=64)]
+    )
     schema_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     occurred_at = fields.AwareDateTime(required=True, format="iso")
-    producer = fields.String(required=True, validate=validate.Length(min=1))
+    producer = fields.String(required=True, validate=validate.Length(min=1, max=32))
     aggregate_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     sequence = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     data = fields.Dict(keys=fields.String(), required=True)

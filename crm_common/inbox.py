@@ -7,17 +7,24 @@ primary key, and the loser sees the winner's row and skips.
 """
 
 import logging
+import time
 from datetime import datetime
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Integer, String
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.db import UTCDateTime, find_database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 
 log = logging.getLogger(__name__)
+
+# Failures worth another delivery: the database is away or busy, or another
+# instance won a race on a view row. Pausing first keeps a requeued event
+# from spinning while the database is down.
+RETRYABLE = (OperationalError, InterfaceError, IntegrityError)
+RETRY_PAUSE_SECONDS = 1
 
 
 class AppliedEventMixin:
@@ -75,20 +82,38 @@ class Inbox(DependencyProvider):
     def apply(self, body, effect, data_schema=None):
         """Validate `body`, then apply `effect` once. Returns whether it applied.
 
-        An invalid body is logged and dropped rather than raised: raising
-        would send a message that can never succeed back to the queue forever.
+        An event that can never apply (an invalid body, data the database
+        refuses) is logged with its whole body and dropped rather than raised:
+        raising would send it back to the queue forever. Failures that may
+        pass (see RETRYABLE) are raised, for the handler to requeue the event.
         """
         try:
             envelope = load_envelope(body, data_schema)
         except InvalidEvent as exc:
             log.error("rejected invalid event: %s", exc, extra={"event_body": body})
             return False
-        with self.database.session() as session:
-            applied = apply_once(session, self.model, envelope, effect)
+        ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
+        try:
+            with self.database.session() as session:
+                applied = apply_once(session, self.model, envelope, effect)
+        except RETRYABLE as exc:
+            log.warning(
+                "%s not applied yet, will retry: %s", envelope["event_type"], exc, extra=ids
+            )
+            time.sleep(RETRY_PAUSE_SECONDS)
+            raise
+        except SQLAlchemyError as exc:
+            log.error(
+                "dropped %s that cannot apply: %s",
+                envelope["event_type"],
+                exc,
+                extra={**ids, "event_body": body},
+            )
+            return False
         log.info(
             "%s %s",
             "applied" if applied else "skipped repeated",
             envelope["event_type"],
-            extra={"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]},
+            extra=ids,
         )
         return applied

@@ -3,17 +3,19 @@
 Each service keeps its revisions in `services/<name>/migrations/` and a
 two-line `env.py` that calls `run_env`. `upgrade` is safe when several
 instances of one service start at once: on PostgreSQL they queue on an
-advisory lock, on SQLite on the database's write lock.
+advisory lock, on SQLite on a lock file beside the database.
 """
 
+import fcntl
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
-from crm_common.db import is_postgres, make_engine
+from crm_common.db import make_engine
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
@@ -26,30 +28,41 @@ def alembic_config(service_name, url=None):
     return config
 
 
-def ensure_sqlite_dir(url):
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+def sqlite_path(url):
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
 def upgrade(service_name, url, revision="head"):
-    ensure_sqlite_dir(url)
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
-            lock_key = zlib.crc32(f"migrate:{service_name}".encode())
-            if is_postgres(engine):
-                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key})
-                connection.commit()
-            try:
-                config = alembic_config(service_name)
-                config.attributes["connection"] = connection
-                command.upgrade(config, revision)
-            finally:
-                if is_postgres(engine):
-                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key})
-                    connection.commit()
+        with engine.connect() as connection, _one_migrator(service_name, connection, path):
+            config = alembic_config(service_name)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _one_migrator(service_name, connection, sqlite_file):
+    """Let one starting instance migrate while the others wait, then find nothing to do."""
+    if sqlite_file is not None:
+        # SQLite's deferred transactions would fail, not wait: queue on a file lock.
+        with open(f"{sqlite_file}.migrate-lock", "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield
+        return
+    key = zlib.crc32(f"migrate:{service_name}".encode())
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        connection.commit()
 
 
 def downgrade(service_name, url, revision):

@@ -27,20 +27,19 @@ from sqlalchemy import (
     event,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from crm_common.db import UTCDateTime, find_database, is_postgres
+from crm_common.db import UTCDateTime, find_database, lock_for
 from crm_common.envelope import make_envelope, utcnow
 from crm_common.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
-# Key of the PostgreSQL advisory lock that serializes outbox writers from
-# their insert to their commit, so that ids follow commit order.
-OUTBOX_LOCK_KEY = 0x6F7574626F78
+# Serializes outbox writers from their insert to their commit, so that ids
+# follow commit order (see OutboxWriter._hold_commit_order).
+OUTBOX_LOCK = "outbox"
 
 # A publish right after commit should not hold a worker for long when the
 # broker is away: the relay takes over. These bound the wait to about a second.
@@ -133,7 +132,14 @@ class Outbox(EventDispatcher):
                 exc,
             )
         if sent:
-            self.mark_published(sent)
+            try:
+                self.mark_published(sent)
+            except Exception as exc:  # runs in worker_result: raising would kill the service
+                log.warning(
+                    "could not mark %d published event(s), the relay will resend: %s",
+                    len(sent),
+                    exc,
+                )
         return len(sent)
 
     def mark_published(self, event_ids):
@@ -270,8 +276,8 @@ class OutboxWriter:
     def _hold_commit_order(self, session):
         # SQLite has one writer at a time already; PostgreSQL needs a lock
         # so that a later id can never become visible before an earlier one.
-        if is_postgres(session.get_bind()) and not session.info["outbox_locked"]:
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+        if not session.info["outbox_locked"]:
+            lock_for(session, OUTBOX_LOCK)
             session.info["outbox_locked"] = True
 
     def relay(self):

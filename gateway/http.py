@@ -10,15 +10,19 @@ client should hear about, and never lets an exception reach the client as a
 import functools
 import json
 import logging
+import math
 import re
 import time
 import uuid
 
+import eventlet
 from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
+
+from crm_common.validation import nul_path
 
 log = logging.getLogger("gateway.http")
 
@@ -28,6 +32,7 @@ ERROR_CODES = {
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -38,6 +43,11 @@ ERROR_CODES = {
 }
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# A body must arrive within this many seconds; a client trickling bytes
+# would otherwise hold a worker for as long as it likes.
+BODY_READ_SECONDS = 30
+# Idle keep-alive connections are closed after this many seconds.
+SOCKET_TIMEOUT_SECONDS = 60
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -63,7 +73,7 @@ class ApiError(Exception):
 
 def json_response(status, body, headers=None):
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        json.dumps(body, separators=(",", ":"), allow_nan=False),
         status=status,
         headers=headers,
         mimetype="application/json",
@@ -131,6 +141,11 @@ class ApiWebServer(WebServer):
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
 
+    def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
+        server.socket_timeout = SOCKET_TIMEOUT_SECONDS
+        return server
+
     def context_data_from_headers(self, request):
         # Travels with every RPC the request causes, so logs can be joined up.
         return {"request_id": request_id(request)}
@@ -188,9 +203,21 @@ def limit_body(request, max_bytes):
 
 
 def read_body(request):
-    """The whole body, or 413 once it grows past the limit."""
+    """The whole body; 413 once it grows past the limit, 408 if it is too slow to arrive."""
     limit = request.crm_max_body_bytes
-    body = request.stream.read(limit + 1)
+    timer = eventlet.Timeout(BODY_READ_SECONDS)
+    try:
+        body = request.stream.read(limit + 1)
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        raise ApiError(
+            408, f"The request body did not arrive within {BODY_READ_SECONDS} s."
+        ) from None
+    except (OSError, ValueError):  # includes a malformed chunked encoding
+        raise ApiError(400, "The request body could not be read.") from None
+    finally:
+        timer.cancel()
     if len(body) > limit:
         raise ApiError(413, f"Request body is larger than {limit} bytes.")
     return body
@@ -202,10 +229,21 @@ def read_json(request, schema):
         raise ApiError(415, "Send the body as JSON with Content-Type: application/json.")
     raw = read_body(request)
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
-        raise ApiError(400, "Request body is not valid JSON.") from None
+        raise ApiError(400, "Request body is not valid JSON (numbers must be finite).") from None
     return load(schema, payload)
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def read_query(request, schema):
@@ -215,6 +253,11 @@ def read_query(request, schema):
 
 
 def load(schema, payload):
+    where = nul_path(payload)
+    if where:
+        raise ApiError(
+            400, "The request is not valid.", fields={where: ["Must not contain NUL characters."]}
+        )
     try:
         return schema.load(payload)
     except ValidationError as exc:

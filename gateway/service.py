@@ -27,6 +27,18 @@ class Redis(DependencyProvider):
         return self.client
 
 
+class TimedRpcProxy(RpcProxy):
+    """An RPC proxy whose calls expire in the queue when the gateway stops waiting.
+
+    Without it, a call answered 503 (service down) would still run when the
+    service comes back, behind the client's back.
+    """
+
+    def setup(self):
+        super().setup()
+        self.options["expiration"] = self.container.config["CRM_RPC_TIMEOUT"]
+
+
 class AdminToken(DependencyProvider):
     def setup(self):
         check_admin_token(self.container.config.get("CRM_ADMIN_TOKEN"))
@@ -41,10 +53,10 @@ class GatewayService:
     config = Config()
     admin_token = AdminToken()
     redis = Redis()
-    customers = RpcProxy("customers")
-    pipeline = RpcProxy("pipeline")
-    interactions = RpcProxy("interactions")
-    reports = RpcProxy("reports")
+    customers = TimedRpcProxy("customers")
+    pipeline = TimedRpcProxy("pipeline")
+    interactions = TimedRpcProxy("interactions")
+    reports = TimedRpcProxy("reports")
 
     def rpc(self, service, method, *args, **kwargs):
         proxy = getattr(self, service)
@@ -100,9 +112,7 @@ class GatewayService:
     @api("GET", "/api/v1/customers/<string:customer_id>")
     def get_customer(self, request, customer_id):
         self.authenticate(request)
-        if not _is_uuid(customer_id):
-            raise ApiError(404, f"No customer {customer_id}.")
-        return self.rpc("customers", "get_customer", customer_id)
+        return self.rpc("customers", "get_customer", canonical_id(customer_id, "customer"))
 
     @api("GET", "/api/v1/reports/customers")
     def customers_report(self, request):
@@ -112,9 +122,9 @@ class GatewayService:
         return self.rpc("reports", "customers_by_status_owner")
 
 
-def _is_uuid(value):
+def canonical_id(value, kind):
+    """Ids are UUIDs; any spelling of one (upper case, braces, no hyphens) finds the record."""
     try:
-        uuid.UUID(value)
+        return str(uuid.UUID(value))
     except ValueError:
-        return False
-    return True
+        raise ApiError(404, f"No {kind} {value}.") from None

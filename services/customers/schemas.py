@@ -11,7 +11,11 @@ from marshmallow import (
     validates,
 )
 
+from crm_common.validation import is_finite_number, nul_path
 from services.customers import domain
+
+# Limits of the stored, normalized text (NFC and lower-casing can lengthen it).
+STORED_LENGTHS = {"name": 200, "email": 320, "company": 200, "owner": 100}
 
 
 class AttributesField(fields.Dict):
@@ -30,9 +34,9 @@ class AttributesField(fields.Dict):
                 raise ValidationError(
                     f"Attribute {key!r} is longer than {domain.MAX_ATTRIBUTE_TEXT} characters."
                 )
-            if item is not None and not isinstance(item, str | int | float | bool):
+            if item is not None and not isinstance(item, str | bool) and not is_finite_number(item):
                 raise ValidationError(
-                    f"Attribute {key!r} must be text, a number, true/false or null."
+                    f"Attribute {key!r} must be text, a finite number, true/false or null."
                 )
         return value
 
@@ -57,8 +61,13 @@ class CustomerInput(Schema):
     attributes = AttributesField(keys=fields.String(), load_default=dict)
 
     @pre_load
-    def _trim_email(self, data, **_):
-        if isinstance(data, dict) and isinstance(data.get("email"), str):
+    def _refuse_nul_and_trim_email(self, data, **_):
+        if not isinstance(data, dict):
+            return data
+        where = nul_path(data)
+        if where:
+            raise ValidationError({where.split(".")[0]: ["Must not contain NUL characters."]})
+        if isinstance(data.get("email"), str):
             data = {**data, "email": data["email"].strip() or None}
         return data
 
@@ -82,6 +91,13 @@ class CustomerInput(Schema):
         data["company"] = domain.normalize_text(data["company"])
         data["owner"] = domain.normalize_text(data["owner"])
         data["tags"] = domain.normalize_tags(data["tags"])
+        too_long = {
+            field: [f"Longer than {limit} characters once normalized."]
+            for field, limit in STORED_LENGTHS.items()
+            if data[field] and len(data[field]) > limit
+        }
+        if too_long:
+            raise ValidationError(too_long)
         return data
 
 

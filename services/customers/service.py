@@ -1,13 +1,13 @@
 """The customers service: profiles and their lifecycle."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from marshmallow import ValidationError
 from nameko.rpc import rpc
 from sqlalchemy import and_, or_, select
 
-from crm_common.db import Database
+from crm_common.db import Database, lock_for
 from crm_common.envelope import utcnow
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
@@ -38,6 +38,9 @@ class CustomersService(ServiceBase, EventProducer):
     @rpc(expected_exceptions=EXPECTED)
     def create_customer(self, payload, allow_duplicate=False):
         data = load(CustomerInput(), payload)
+        if data["email"]:
+            # Two creates with one email must not both pass the check below.
+            lock_for(self.db, f"customers:email:{data['email']}")
         if not allow_duplicate:
             existing = self._same_email(data["email"])
             if existing is not None:
@@ -96,7 +99,8 @@ class CustomersService(ServiceBase, EventProducer):
             last = datetime.fromisoformat(created_at)
             if last.tzinfo is None:
                 raise ValueError("cursor time has no zone")
-        except ValueError:
+            last = last.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise InvalidCustomer("Invalid cursor.", {"cursor": ["Invalid cursor."]}) from None
         return or_(
             Customer.created_at > last,

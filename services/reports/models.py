@@ -35,6 +35,16 @@ class ViewState(Base):
     events_applied: Mapped[int] = mapped_column(Integer)
 
 
+class ProducerCursor(Base):
+    """How far reports have read each producer's event log (`events_since`)."""
+
+    __tablename__ = "producer_cursors"
+
+    producer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class OutboxEvent(OutboxMixin, Base):
     pass
 

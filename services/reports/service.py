@@ -1,17 +1,34 @@
 """The reports service: materialized views fed by other services' events."""
 
 from nameko.events import event_handler
-from nameko.rpc import rpc
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
 
 from crm_common.db import Database
 from crm_common.envelope import utcnow
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
-from services.reports import views
+from services.reports import catchup, views
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
 from services.reports.schemas import CustomerCreatedData
+
+# What reports do with each event they use, whether it arrives from the
+# broker or from the producer's log: (effect on the views, schema of its data).
+APPLIERS = {
+    ("customers", "customer_created"): (views.apply_customer_created, CustomerCreatedData),
+}
+PRODUCERS = sorted({producer for producer, _ in APPLIERS})
+
+
+class CatchUpSchedule(DependencyProvider):
+    def setup(self):
+        self.schedule = catchup.Schedule(self.container.config["CRM_REPORTS_CATCH_UP_SECONDS"])
+
+    def get_dependency(self, worker_ctx):
+        return self.schedule
 
 
 class ReportsService(ServiceBase, EventProducer):
@@ -20,13 +37,38 @@ class ReportsService(ServiceBase, EventProducer):
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
     inbox = Inbox(AppliedEvent)
+    catch_up_schedule = CatchUpSchedule()
+    customers = RpcProxy("customers")
 
     # Handler names are part of their queues' names: never rename one.
-    # requeue_on_error: a failure (database away) puts the event back
-    # instead of losing it; an invalid event is dropped by the inbox.
+    # requeue_on_error: a failure that may pass (database away) puts the
+    # event back; one that never can is logged and dropped by the inbox.
     @event_handler("customers", "customer_created", requeue_on_error=True)
     def apply_customer_created(self, body):
-        self.inbox.apply(body, views.apply_customer_created, CustomerCreatedData())
+        self.apply("customers", body)
+
+    def apply(self, producer, body):
+        applier = APPLIERS.get(
+            (producer, body.get("event_type") if isinstance(body, dict) else None)
+        )
+        if applier is None:
+            return False  # an event these views do not use
+        effect, data_schema = applier
+        return self.inbox.apply(body, effect, data_schema())
+
+    @timer(interval=1)
+    def catch_up(self):
+        """Apply from the producers' logs what the broker did not deliver."""
+        if not self.catch_up_schedule.due():
+            return
+        for producer in PRODUCERS:
+            proxy = getattr(self, producer)
+            catchup.follow_log(
+                producer,
+                fetch=lambda cursor, proxy=proxy: proxy.events_since(cursor, catchup.PAGE_SIZE),
+                apply=lambda body, producer=producer: self.apply(producer, body),
+                session_factory=self.inbox.database.session,
+            )
 
     @rpc
     def customers_by_status_owner(self):

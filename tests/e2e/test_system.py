@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support import settings
 from tests.support.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ def system(rabbit_config, tmp_path):
         CRM_AMQP_URI=rabbit_config["AMQP_URI"],
         CRM_DATA_DIR=str(tmp_path / "data"),
         CRM_GATEWAY_ADDRESS=address,
-        CRM_REDIS_URL="redis://127.0.0.1:6379/15",
+        CRM_REDIS_URL=settings.REDIS_URL,
     )
     log_path = tmp_path / "crm-up.log"
     with open(log_path, "w") as log:

@@ -1,7 +1,9 @@
 """The gateway over HTTP, with every service running: what a client app sees."""
 
 import json
+import socket
 
+import eventlet
 import pytest
 import requests
 
@@ -163,6 +165,11 @@ JSON = {"Content-Type": "application/json"}
         ('{"name": "Ada"}', {"Content-Type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE", None),
         ('{"name": "Ada"}', {}, 415, "UNSUPPORTED_MEDIA_TYPE", None),
         (b'{"name": "\xff\xfe"}', JSON, 400, "VALIDATION_ERROR", None),
+        ('{"name": "Ada\\u0000"}', JSON, 400, "VALIDATION_ERROR", "name"),
+        ('{"name": "Ada", "attributes": {"x": NaN}}', JSON, 400, "VALIDATION_ERROR", None),
+        ('{"name": "Ada", "attributes": {"x": Infinity}}', JSON, 400, "VALIDATION_ERROR", None),
+        ('{"name": "Ada", "attributes": {"x": 1e999}}', JSON, 400, "VALIDATION_ERROR", None),
+        ('{"name": "' + "\u0958" * 200 + '"}', JSON, 400, "VALIDATION_ERROR", "name"),
     ],
 )
 def test_bad_create_requests_get_a_clear_4xx(client, body, headers, status, code, field):
@@ -209,6 +216,18 @@ def test_chunked_body_over_the_limit_is_413(client, crm_config):
         ("/api/v1/customers/00000000-0000-4000-8000-000000000000", 404, "NOT_FOUND"),
         ("/api/v1/nothing-here", 404, "NOT_FOUND"),
         ("/api/v1/reports/customers?as_of=yesterday", 400, "VALIDATION_ERROR"),
+        ("/api/v1/customers?owner=s%00m", 400, "VALIDATION_ERROR"),
+        # a forged cursor whose time cannot be converted to UTC
+        (
+            "/api/v1/customers?cursor=WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTA1OjAwIiwgIngiXQ",
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/v1/customers?cursor=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwgIngiXQ",
+            400,
+            "VALIDATION_ERROR",
+        ),
     ],
 )
 def test_bad_reads_get_a_clear_4xx(client, path, status, code):
@@ -235,3 +254,58 @@ def test_ready_is_503_naming_the_service_that_does_not_answer(crm_config, runner
     assert checks["customers"] == checks["reports"] == checks["redis"] == "ok"
     assert "pipeline" in checks["pipeline"] and checks["pipeline"] != "ok"
     assert checks["interactions"] != "ok"
+
+
+def test_any_spelling_of_a_customer_id_finds_it(client):
+    customer = client.post("/api/v1/customers", {"name": "Ada"}).json()
+    for spelling in (
+        customer["id"].upper(),
+        customer["id"].replace("-", ""),
+        "{" + customer["id"] + "}",
+    ):
+        assert client.get(f"/api/v1/customers/{spelling}").json()["id"] == customer["id"]
+
+
+def raw_request(address, data, read_timeout=10):
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=read_timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.split(b"\r\n", 1)[0]
+
+
+def headers_for(path, extra):
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: test",
+        f"Authorization: Bearer {ADMIN_TOKEN}",
+        "Content-Type: application/json",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_malformed_chunked_body_is_400(client, crm_config):
+    request = (
+        headers_for("/api/v1/customers", ["Transfer-Encoding: chunked"])
+        + b"zz\r\nnot hex\r\n0\r\n\r\n"
+    )
+    assert b" 400 " in raw_request(crm_config["CRM_GATEWAY_ADDRESS"], request)
+
+
+def test_a_body_that_never_finishes_is_408_and_does_not_hold_the_gateway(
+    client, crm_config, monkeypatch
+):
+    monkeypatch.setattr("gateway.http.BODY_READ_SECONDS", 0.5)
+    request = headers_for("/api/v1/customers", ["Content-Length: 100"]) + b'{"name":'
+    pool = eventlet.GreenPool()
+    answers = list(
+        pool.imap(lambda _: raw_request(crm_config["CRM_GATEWAY_ADDRESS"], request), range(12))
+    )
+    assert all(b" 408 " in answer for answer in answers), answers
+    assert client.get("/health", auth=False).status_code == 200

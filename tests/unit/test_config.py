@@ -39,3 +39,11 @@ def test_environment_overrides_defaults():
 def test_malformed_numbers_are_refused_naming_the_variable(key, value):
     with pytest.raises(ConfigError, match=key):
         from_env({key: value})
+
+
+def test_the_gateway_process_gets_its_own_worker_pool():
+    from crm_common.config import for_process
+
+    config = from_env({"CRM_MAX_WORKERS": "10", "CRM_GATEWAY_MAX_WORKERS": "200"})
+    assert for_process(config, "gateway")["max_workers"] == 200
+    assert for_process(config, "customers")["max_workers"] == 10

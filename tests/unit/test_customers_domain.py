@@ -79,6 +79,13 @@ def test_input_is_normalized_on_load():
         ({"name": "Ada", "attributes": {f"k{n}": n for n in range(51)}}, "attributes"),
         ({"name": "Ada", "attributes": {"k" * 65: 1}}, "attributes"),
         ({"name": "Ada", "colour": "red"}, "colour"),
+        ({"name": "Ada\x00"}, "name"),
+        ({"name": "Ada", "tags": ["v\x00ip"]}, "tags"),
+        ({"name": "Ada", "attributes": {"a": float("nan")}}, "attributes"),
+        ({"name": "Ada", "attributes": {"a": float("inf")}}, "attributes"),
+        # 200 characters that NFC turns into 400: the stored length is what counts
+        ({"name": "\u0958" * 200}, "name"),
+        ({"name": "Ada", "email": "i" + "\u0130" * 300 + "@example.com"}, "email"),
     ],
 )
 def test_invalid_input_names_the_field(payload, field):

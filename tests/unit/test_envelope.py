@@ -83,6 +83,8 @@ def test_consumer_loads_typed_fields():
         {"event_type": "Thing Made"},
         {"data": ["not", "an", "object"]},
         {"schema_version": 0},
+        {"producer": "p" * 33},  # longer than any consumer stores
+        {"aggregate_id": "a" * 65},
     ],
 )
 def test_consumer_rejects_a_broken_envelope(broken):

@@ -1,5 +1,6 @@
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DataError, OperationalError
 
 from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
@@ -78,4 +79,25 @@ def test_an_invalid_event_is_dropped_without_effect(inbox, database):
     assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is False
     assert inbox.apply({"hello": "world"}, views.apply_customer_created) is False
     assert count(database, CustomerFact) == 0
+    assert count(database, AppliedEvent) == 0
+
+
+def test_a_failure_that_may_pass_is_raised_for_the_event_to_be_redelivered(
+    inbox, database, monkeypatch
+):
+    monkeypatch.setattr("crm_common.inbox.RETRY_PAUSE_SECONDS", 0)
+
+    def database_away(session, envelope):
+        raise OperationalError("UPDATE view_state", {}, Exception("connection refused"))
+
+    with pytest.raises(OperationalError):
+        inbox.apply(customer_created(), database_away, CustomerCreatedData())
+    assert count(database, AppliedEvent) == 0
+
+
+def test_an_event_the_database_refuses_is_dropped_not_looped(inbox, database):
+    def refused(session, envelope):
+        raise DataError("INSERT INTO customer_facts", {}, Exception("value too long"))
+
+    assert inbox.apply(customer_created(), refused, CustomerCreatedData()) is False
     assert count(database, AppliedEvent) == 0

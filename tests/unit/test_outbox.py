@@ -176,3 +176,20 @@ def test_one_aggregate_cannot_have_two_events_at_one_sequence(outbox, database):
         writer.add(session, "customer_created", "c-1", 1, created("c-1"))
         with pytest.raises(IntegrityError):
             session.commit()
+
+
+def test_failing_to_mark_a_published_event_never_fails_the_worker(outbox, database):
+    def database_gone(event_ids):
+        raise ConnectionError("database went away after the commit")
+
+    worker = Worker(outbox)
+    with database.session() as session:
+        envelope = worker.writer.add(session, "customer_created", "c-1", 1, created("c-1"))
+        session.commit()
+    outbox.mark_published = database_gone
+    worker.finish()  # must not raise: it runs where an exception kills the service
+    assert outbox.publisher.event_ids == [envelope["event_id"]]
+
+    del outbox.mark_published  # the database is back: the relay sends it again, and marks it
+    assert outbox.relay() == 1
+    assert rows(database)[0].published_at is not None
