@@ -19,6 +19,9 @@ DEFAULTS = {
     "CRM_ADMIN_TOKEN": "",
     "CRM_RPC_TIMEOUT": "5",
     "CRM_MAX_BODY_BYTES": str(1024 * 1024),
+    # CSV imports: the largest file, and how long the gateway waits for one.
+    "CRM_MAX_IMPORT_BYTES": str(32 * 1024 * 1024),
+    "CRM_IMPORT_TIMEOUT": "300",
     "CRM_OUTBOX_RELAY_GRACE": "2",
     "CRM_MAX_WORKERS": "10",
     # The gateway holds a worker per request in flight, most of them waiting on a service.
@@ -28,8 +31,18 @@ DEFAULTS = {
     "CRM_REPORTS_CATCH_UP_SECONDS": "30",
 }
 
-INT_SETTINGS = ("CRM_MAX_BODY_BYTES", "CRM_MAX_WORKERS", "CRM_GATEWAY_MAX_WORKERS")
-FLOAT_SETTINGS = ("CRM_RPC_TIMEOUT", "CRM_OUTBOX_RELAY_GRACE", "CRM_REPORTS_CATCH_UP_SECONDS")
+INT_SETTINGS = (
+    "CRM_MAX_BODY_BYTES",
+    "CRM_MAX_IMPORT_BYTES",
+    "CRM_MAX_WORKERS",
+    "CRM_GATEWAY_MAX_WORKERS",
+)
+FLOAT_SETTINGS = (
+    "CRM_RPC_TIMEOUT",
+    "CRM_IMPORT_TIMEOUT",
+    "CRM_OUTBOX_RELAY_GRACE",
+    "CRM_REPORTS_CATCH_UP_SECONDS",
+)
 
 
 def db_url_key(service_name):

@@ -7,6 +7,7 @@ client should hear about, and never lets an exception reach the client as a
 `{"error": {"code", "message", "fields"?}}` with the request id attached.
 """
 
+import contextlib
 import functools
 import json
 import logging
@@ -160,15 +161,18 @@ class ApiHandler(HttpRequestHandler):
         return ApiError(503, "The gateway cannot take requests right now.").response()
 
 
-def api(method, url):
-    """Declare an HTTP endpoint of the gateway (see the module docstring)."""
+def api(method, url, max_body="CRM_MAX_BODY_BYTES"):
+    """Declare an HTTP endpoint of the gateway (see the module docstring).
+
+    `max_body` names the setting that caps the request body's size.
+    """
 
     def decorate(fn):
         @functools.wraps(fn)
         def endpoint(self, request, **path_values):
             started = time.monotonic()
             try:
-                limit_body(request, self.config["CRM_MAX_BODY_BYTES"])
+                limit_body(request, self.config[max_body])
                 response = to_response(fn(self, request, **path_values))
             except ApiError as exc:
                 response = exc.response()
@@ -205,9 +209,35 @@ def limit_body(request, max_bytes):
 def read_body(request):
     """The whole body; 413 once it grows past the limit, 408 if it is too slow to arrive."""
     limit = request.crm_max_body_bytes
+    with body_deadline():
+        body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise ApiError(413, f"Request body is larger than {limit} bytes.")
+    return body
+
+
+def read_upload(request, field="file"):
+    """(bytes of an uploaded file, form fields): a raw body, or one part of a multipart form."""
+    if request.mimetype != "multipart/form-data":
+        return read_body(request), {}
+    # Werkzeug's form parser enforces the limit on chunked uploads as it reads.
+    request.max_content_length = request.crm_max_body_bytes
+    with body_deadline():
+        files, form = request.files, request.form
+    upload = files.get(field)
+    if upload is None:
+        raise ApiError(
+            400, f"Send the file in the form field {field!r}.", fields={field: ["Missing."]}
+        )
+    return upload.read(), form
+
+
+@contextlib.contextmanager
+def body_deadline():
+    """408 when the body does not arrive in time, 400 when it arrives broken."""
     timer = eventlet.Timeout(BODY_READ_SECONDS)
     try:
-        body = request.stream.read(limit + 1)
+        yield
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise
@@ -218,9 +248,6 @@ def read_body(request):
         raise ApiError(400, "The request body could not be read.") from None
     finally:
         timer.cancel()
-    if len(body) > limit:
-        raise ApiError(413, f"Request body is larger than {limit} bytes.")
-    return body
 
 
 def read_json(request, schema):

@@ -23,6 +23,9 @@ REMOTE_ERRORS = {
     "services.customers.exceptions.InvalidCustomer": 400,
     "services.customers.exceptions.CustomerNotFound": 404,
     "services.customers.exceptions.DuplicateCustomer": 409,
+    "services.customers.exceptions.ConcurrentUpdate": 409,
+    "services.customers.exceptions.CustomerGone": 422,
+    "services.customers.exceptions.InvalidImport": 400,
 }
 
 

@@ -15,9 +15,10 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-class CustomerCreate(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    # Format rules (and normalization) belong to the customers service.
+class CustomerPatch(StrictSchema):
+    """A partial update: only the fields sent change; `attributes` replaces the whole object."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
     email = fields.String(
         allow_none=True, validate=validate.Length(max=320), metadata={"format": "email"}
     )
@@ -29,8 +30,22 @@ class CustomerCreate(StrictSchema):
     attributes = fields.Dict(keys=fields.String())
 
 
+class CustomerCreate(CustomerPatch):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
 class CreateOptions(StrictSchema):
     allow_duplicate = fields.Boolean(load_default=False)
+
+
+class ImportOptions(StrictSchema):
+    allow_duplicates = fields.Boolean(load_default=False)
+    # JSON object {"column in the file": "field"}; see the README.
+    mapping = fields.String(validate=validate.Length(min=2, max=10000))
+
+
+class MergeBody(StrictSchema):
+    merge_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=50))
 
 
 class Page(StrictSchema):
@@ -38,6 +53,13 @@ class Page(StrictSchema):
     cursor = fields.String(validate=validate.Length(min=1, max=512))
 
 
-class CustomerList(Page):
+class CustomerFilters(StrictSchema):
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    tag = fields.String(validate=validate.Length(min=1, max=50))
     status = fields.String(validate=validate.OneOf(CUSTOMER_STATUSES))
     owner = fields.String(validate=validate.Length(min=1, max=100))
+    segment = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class CustomerList(Page, CustomerFilters):
+    pass

@@ -1,7 +1,5 @@
 """The gateway: the CRM's one HTTP front door."""
 
-import uuid
-
 import eventlet
 import redis
 from nameko.dependency_providers import Config
@@ -10,7 +8,8 @@ from nameko.rpc import RpcProxy
 
 from gateway import schemas
 from gateway.auth import authenticate, check_admin_token
-from gateway.http import ApiError, api, read_json, read_query
+from gateway.customers import CustomerEndpoints
+from gateway.http import ApiError, api, read_query
 from gateway.remote import call
 
 READY_TIMEOUT_SECONDS = 2
@@ -47,7 +46,7 @@ class AdminToken(DependencyProvider):
         return self.container.config["CRM_ADMIN_TOKEN"]
 
 
-class GatewayService:
+class GatewayService(CustomerEndpoints):
     name = "gateway"
 
     config = Config()
@@ -58,9 +57,12 @@ class GatewayService:
     interactions = TimedRpcProxy("interactions")
     reports = TimedRpcProxy("reports")
 
-    def rpc(self, service, method, *args, **kwargs):
+    def rpc(self, service, method, *args, timeout=None, **kwargs):
+        """Call a service; 503 if it does not answer within `timeout` (default CRM_RPC_TIMEOUT)."""
         proxy = getattr(self, service)
-        return call(proxy, method, *args, timeout=self.config["CRM_RPC_TIMEOUT"], **kwargs)
+        return call(
+            proxy, method, *args, timeout=timeout or self.config["CRM_RPC_TIMEOUT"], **kwargs
+        )
 
     def authenticate(self, request):
         return authenticate(request, self.admin_token)
@@ -95,36 +97,9 @@ class GatewayService:
             return f"Redis cannot be reached: {exc}"
         return "ok"
 
-    @api("POST", "/api/v1/customers")
-    def create_customer(self, request):
-        self.authenticate(request)
-        options = read_query(request, schemas.CreateOptions())
-        payload = read_json(request, schemas.CustomerCreate())
-        customer = self.rpc("customers", "create_customer", payload, options["allow_duplicate"])
-        return 201, customer, {"Location": f"/api/v1/customers/{customer['id']}"}
-
-    @api("GET", "/api/v1/customers")
-    def list_customers(self, request):
-        self.authenticate(request)
-        query = read_query(request, schemas.CustomerList())
-        return self.rpc("customers", "list_customers", query)
-
-    @api("GET", "/api/v1/customers/<string:customer_id>")
-    def get_customer(self, request, customer_id):
-        self.authenticate(request)
-        return self.rpc("customers", "get_customer", canonical_id(customer_id, "customer"))
-
     @api("GET", "/api/v1/reports/customers")
     def customers_report(self, request):
         """Customers per lifecycle status and owner, from the reports service's view."""
         self.authenticate(request)
         read_query(request, schemas.StrictSchema())
         return self.rpc("reports", "customers_by_status_owner")
-
-
-def canonical_id(value, kind):
-    """Ids are UUIDs; any spelling of one (upper case, braces, no hyphens) finds the record."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ApiError(404, f"No {kind} {value}.") from None

@@ -4,6 +4,7 @@ import base64
 import json
 import re
 import unicodedata
+import zlib
 
 STATUSES = ("lead", "prospect", "customer", "churned")
 MAX_TAGS = 50
@@ -11,6 +12,7 @@ MAX_TAG_LENGTH = 50
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_TEXT = 1000
+MAX_MERGE = 50
 
 _PHONE_NOISE = re.compile(r"[\s().\-/]")
 
@@ -72,3 +74,186 @@ def decode_cursor(cursor):
     if not isinstance(created_at, str) or not isinstance(customer_id, str):
         raise ValueError("invalid cursor")
     return created_at, customer_id
+
+
+# --- search and matching keys -------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+")
+_PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]+$")
+_COMPANY_SUFFIXES = {"inc", "ltd", "llc", "gmbh", "plc", "sa", "ag", "bv", "co", "corp", "limited"}
+MAX_TERM_LENGTH = 64
+PROFILE_FIELDS = ("name", "email", "phone", "company", "owner", "status", "tags", "attributes")
+
+
+def fold(text):
+    """Case- and accent-insensitive form: 'Zoë  Ñúñez' and 'zoe nunez' fold alike."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(stripped.casefold().split())
+
+
+def words(text):
+    return _WORD.findall(fold(text))
+
+
+def search_terms(name, email, phone, company):
+    """Words a customer is found by: each query word must begin one of them."""
+    terms = set(words(name)) | set(words(company)) | set(words(email))
+    if phone:
+        terms.add(phone.lstrip("+"))
+    return {term[:MAX_TERM_LENGTH] for term in terms if term}
+
+
+def query_terms(query):
+    """The words of a search; a phone-looking query is one run of digits."""
+    if _PHONE_QUERY.match(query.strip()):
+        digits = "".join(char for char in query if char.isdigit())
+        if len(digits) >= 3:
+            return [digits[:MAX_TERM_LENGTH]]
+    return [term[:MAX_TERM_LENGTH] for term in dict.fromkeys(words(query))]
+
+
+def company_key(company):
+    """A company compared without case, accents, punctuation or legal suffix."""
+    tokens = words(company)
+    while len(tokens) > 1 and tokens[-1] in _COMPANY_SUFFIXES:
+        tokens.pop()
+    return " ".join(tokens) or None
+
+
+def name_key(name):
+    return " ".join(sorted(words(name))) or None
+
+
+def name_block(name, company):
+    """Blocking key for 'similar name in the same company': company + initials of the name's words.
+
+    'Jon Smith' and 'Smith, John' at 'ACME Inc.' share 'acme|js', so a scan
+    compares them without comparing every pair of customers.
+    """
+    key = company_key(company)
+    initials = "".join(word[0] for word in sorted(words(name)))
+    return f"{key}|{initials}"[:200] if key and initials else None
+
+
+# --- duplicates ----------------------------------------------------------------------------
+
+DUPLICATE_THRESHOLD = 0.8
+NAME_SIMILARITY = 0.85
+WEIGHTS = {"email": 0.95, "phone": 0.85, "name+company": 0.8}
+
+
+def name_similarity(a, b):
+    """0..1 similarity of two names, word order ignored."""
+    from difflib import SequenceMatcher
+
+    left, right = name_key(a) or "", name_key(b) or ""
+    if not left or not right:
+        return 0.0
+    return SequenceMatcher(None, left, right).ratio()
+
+
+def match(a, b):
+    """(score, matched fields) for two profiles (dicts with name, email, phone, company).
+
+    Each matching field is evidence; together they add up like independent
+    signals: 1 - product of (1 - weight). No match scores 0.
+    """
+    matched = []
+    if a.get("email") and a.get("email") == b.get("email"):
+        matched.append("email")
+    if a.get("phone") and a.get("phone") == b.get("phone"):
+        matched.append("phone")
+    same_company = company_key(a.get("company")) and company_key(a.get("company")) == company_key(
+        b.get("company")
+    )
+    if same_company and name_similarity(a.get("name"), b.get("name")) >= NAME_SIMILARITY:
+        matched.append("name+company")
+    doubt = 1.0
+    for field in matched:
+        doubt *= 1 - WEIGHTS[field]
+    return round(1 - doubt, 3), matched
+
+
+def best_match(profile, candidates):
+    """The likeliest duplicate among `candidates`, if likely enough: (candidate, score, fields)."""
+    best = None
+    for candidate in candidates:
+        score, fields = match(profile, candidate)
+        if score >= DUPLICATE_THRESHOLD and (best is None or score > best[1]):
+            best = (candidate, score, fields)
+    return best
+
+
+# --- changes and merges --------------------------------------------------------------------
+
+
+def changes(before, after):
+    """{field: [old, new]} for the profile fields that differ."""
+    return {
+        field: [before.get(field), after[field]]
+        for field in PROFILE_FIELDS
+        if field in after and before.get(field) != after[field]
+    }
+
+
+def merged_profile(survivor, others):
+    """The survivor after a merge: it keeps what it has and takes what it lacks.
+
+    Empty fields are filled from the others in the order given; tags are
+    united; attributes the survivor lacks are added (the first other wins).
+    """
+    result = {field: survivor[field] for field in PROFILE_FIELDS}
+    for field in ("email", "phone", "company", "owner"):
+        if not result[field]:
+            result[field] = next((other[field] for other in others if other[field]), None)
+    tags = list(result["tags"])
+    for other in others:
+        tags.extend(tag for tag in other["tags"] if tag not in tags)
+    result["tags"] = tags[:MAX_TAGS]
+    attributes = {}
+    for other in reversed(others):
+        attributes.update(other["attributes"])
+    attributes.update(survivor["attributes"])
+    result["attributes"] = dict(list(attributes.items())[:MAX_ATTRIBUTES])
+    return result
+
+
+ERASED_NAME = "Erased customer"
+
+
+def erased_profile():
+    """What is kept of a customer after erasure: nothing that identifies a person."""
+    return {
+        "name": ERASED_NAME,
+        "email": None,
+        "phone": None,
+        "company": None,
+        "tags": [],
+        "attributes": {},
+    }
+
+
+PERSONAL_FIELDS = ("name", "email", "phone", "company", "tags", "attributes")
+
+
+def scrubbed_event(body):
+    """An event of an erased customer, with its personal data replaced as in the profile."""
+    data = dict(body["data"])
+    erased = erased_profile()
+    for field in PERSONAL_FIELDS:
+        if field in data:
+            data[field] = erased[field]
+    if "changes" in data:
+        data["changes"] = {
+            field: ([None, None] if field in PERSONAL_FIELDS else change)
+            for field, change in data["changes"].items()
+        }
+    return {**body, "data": data}
+
+
+def bucket(key, buckets):
+    """A stable small number for `key`: writers of one key meet on its bucket."""
+    return zlib.crc32(key.encode()) % buckets

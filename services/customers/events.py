@@ -6,6 +6,9 @@ Changes within a version are additive only.
 
 from marshmallow import Schema, fields
 
+# [old, new] of one changed field.
+Change = fields.List(fields.Raw(allow_none=True), validate=lambda pair: len(pair) == 2)
+
 
 class CustomerCreated(Schema):
     customer_id = fields.String(required=True)
@@ -20,6 +23,26 @@ class CustomerCreated(Schema):
     created_at = fields.String(required=True)
 
 
+class CustomerUpdated(Schema):
+    customer_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), values=Change, required=True)
+
+
+class CustomerMerged(Schema):
+    survivor_id = fields.String(required=True)
+    merged_ids = fields.List(fields.String(), required=True)
+    # What the survivor took from the merged customers: {field: [old, new]}.
+    changes = fields.Dict(keys=fields.String(), values=Change, required=True)
+
+
+class CustomerErased(Schema):
+    customer_id = fields.String(required=True)
+    erased_at = fields.String(required=True)
+
+
 CATALOG = {
     "customer_created": CustomerCreated(),
+    "customer_updated": CustomerUpdated(),
+    "customer_merged": CustomerMerged(),
+    "customer_erased": CustomerErased(),
 }

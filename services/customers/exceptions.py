@@ -1,4 +1,4 @@
-from crm_common.errors import Conflict, NotFound, ValidationFailed
+from crm_common.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 
 
 class CustomerNotFound(NotFound):
@@ -6,8 +6,20 @@ class CustomerNotFound(NotFound):
 
 
 class DuplicateCustomer(Conflict):
-    """A likely duplicate exists; `details["existing_id"]` names it."""
+    """A likely duplicate exists; `details` names it (`existing_id`, `score`, `matched`)."""
+
+
+class ConcurrentUpdate(Conflict):
+    """Someone else changed the customer meanwhile; read it again and retry."""
+
+
+class CustomerGone(InvalidTransition):
+    """The customer was merged into another or erased: it takes no more changes."""
 
 
 class InvalidCustomer(ValidationFailed):
     pass
+
+
+class InvalidImport(ValidationFailed):
+    """The file as a whole cannot be imported (encoding, header, mapping); nothing was written."""

@@ -2,13 +2,18 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.db import UTCDateTime, make_base
+from crm_common.inbox import AppliedEventMixin
 from crm_common.outbox import OutboxMixin
 
 Base = make_base()
+
+# Search terms are compared by prefix as byte strings: PostgreSQL's "C"
+# collation makes a range scan on the index do that (SQLite does by default).
+TermText = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
 class Customer(Base):
@@ -23,13 +28,60 @@ class Customer(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     tags: Mapped[list] = mapped_column(JSON)
     attributes: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Set by the reports service's segment_changed events.
+    segment: Mapped[str | None] = mapped_column(String(32), index=True)
+    segment_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Duplicate detection keys (see domain.company_key, name_block).
+    company_key: Mapped[str | None] = mapped_column(String(200))
+    name_block: Mapped[str | None] = mapped_column(String(200), index=True)
+    # A merged customer points at its survivor; an erased one keeps no personal data.
+    merged_into: Mapped[str | None] = mapped_column(String(36), index=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The sequence of this customer's latest event; guards concurrent writes too.
     version: Mapped[int] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (Index("ix_customers_created_at_id", "created_at", "id"),)
+
+
+class CustomerTag(Base):
+    __tablename__ = "customer_tags"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True, index=True)
+
+
+class CustomerTerm(Base):
+    """One search word of one active customer."""
+
+    __tablename__ = "customer_terms"
+
+    term: Mapped[str] = mapped_column(TermText, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class CustomerMerge(Base):
+    """One customer merged into another: who, when, and what it was before."""
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    survivor_id: Mapped[str] = mapped_column(String(36), index=True)
+    merged_id: Mapped[str] = mapped_column(String(36), index=True)
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    merged_by: Mapped[str | None] = mapped_column(String(100))
+    snapshot: Mapped[dict] = mapped_column(JSON)
 
 
 class OutboxEvent(OutboxMixin, Base):
+    pass
+
+
+class AppliedEvent(AppliedEventMixin, Base):
     pass

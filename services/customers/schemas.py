@@ -1,6 +1,7 @@
 """What the customers service accepts over RPC and what it answers."""
 
 from marshmallow import (
+    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -85,20 +86,35 @@ class CustomerInput(Schema):
 
     @post_load
     def _normalize(self, data, **_):
-        data["name"] = domain.normalize_text(data["name"])
-        data["email"] = domain.normalize_email(data["email"])
-        data["phone"] = domain.normalize_phone(data["phone"])
-        data["company"] = domain.normalize_text(data["company"])
-        data["owner"] = domain.normalize_text(data["owner"])
-        data["tags"] = domain.normalize_tags(data["tags"])
+        # Every field is optional when loading a partial update.
+        for field, normalize in NORMALIZERS.items():
+            if field in data:
+                data[field] = normalize(data[field])
         too_long = {
             field: [f"Longer than {limit} characters once normalized."]
             for field, limit in STORED_LENGTHS.items()
-            if data[field] and len(data[field]) > limit
+            if data.get(field) and len(data[field]) > limit
         }
         if too_long:
             raise ValidationError(too_long)
+        if "name" in data and not data["name"]:
+            raise ValidationError({"name": ["Name must not be blank."]})
         return data
+
+
+NORMALIZERS = {
+    "name": domain.normalize_text,
+    "email": domain.normalize_email,
+    "phone": domain.normalize_phone,
+    "company": domain.normalize_text,
+    "owner": domain.normalize_text,
+    "tags": domain.normalize_tags,
+}
+
+
+def load_patch(payload):
+    """A partial update: only the fields given, normalized like a create."""
+    return CustomerInput().load(payload, partial=True)
 
 
 class CustomerOutput(Schema):
@@ -111,16 +127,60 @@ class CustomerOutput(Schema):
     status = fields.String()
     tags = fields.List(fields.String())
     attributes = fields.Dict()
+    segment = fields.String(allow_none=True)
     created_at = fields.DateTime(format="iso")
     updated_at = fields.DateTime(format="iso")
     version = fields.Integer()
+    # An erased customer is an anonymous record kept for the reports.
+    erased = fields.Function(lambda customer: customer.erased_at is not None)
 
 
 class CustomerQuery(Schema):
     class Meta:
         unknown = RAISE
 
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    tag = fields.String(validate=validate.Length(min=1, max=domain.MAX_TAG_LENGTH))
     status = fields.String(validate=validate.OneOf(domain.STATUSES))
     owner = fields.String(validate=validate.Length(min=1, max=100))
+    segment = fields.String(validate=validate.Length(min=1, max=32))
     limit = fields.Integer(load_default=50, strict=True, validate=validate.Range(min=1, max=500))
     cursor = fields.String(load_default=None, allow_none=True)
+
+
+class ExportQuery(CustomerQuery):
+    """The filters of a list, without paging: an export has every match."""
+
+    limit = None
+    cursor = None
+
+    class Meta:
+        unknown = RAISE
+        exclude = ("limit", "cursor")
+
+
+class DuplicatesQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, strict=True, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, allow_none=True)
+
+
+class MergeRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    merge_ids = fields.List(
+        fields.UUID(), required=True, validate=validate.Length(min=1, max=domain.MAX_MERGE)
+    )
+
+
+class SegmentChangedData(Schema):
+    """What the customers service reads of reports' segment_changed."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    customer_id = fields.String(required=True)
+    to_segment = fields.String(required=True, allow_none=True, validate=validate.Length(max=32))

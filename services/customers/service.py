@@ -1,30 +1,59 @@
-"""The customers service: profiles and their lifecycle."""
+"""The customers service: profiles, search, duplicates, merge, import/export, erasure."""
 
 import uuid
 from datetime import UTC, datetime
 
 from marshmallow import ValidationError
+from nameko.events import event_handler
 from nameko.rpc import rpc
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common.db import Database, lock_for
 from crm_common.envelope import utcnow
+from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
-from services.customers import domain
+from services.customers import csvfiles, domain, store
 from services.customers.events import CATALOG
-from services.customers.exceptions import CustomerNotFound, DuplicateCustomer, InvalidCustomer
-from services.customers.models import Customer, OutboxEvent
-from services.customers.schemas import CustomerInput, CustomerOutput, CustomerQuery
+from services.customers.exceptions import (
+    ConcurrentUpdate,
+    CustomerGone,
+    CustomerNotFound,
+    DuplicateCustomer,
+    InvalidCustomer,
+    InvalidImport,
+)
+from services.customers.importer import Import
+from services.customers.models import AppliedEvent, Customer, CustomerMerge, OutboxEvent
+from services.customers.schemas import (
+    CustomerInput,
+    CustomerOutput,
+    CustomerQuery,
+    DuplicatesQuery,
+    ExportQuery,
+    MergeRequest,
+    SegmentChangedData,
+    load_patch,
+)
 
-EXPECTED = (CustomerNotFound, DuplicateCustomer, InvalidCustomer)
+EXPECTED = (
+    ConcurrentUpdate,
+    CustomerGone,
+    CustomerNotFound,
+    DuplicateCustomer,
+    InvalidCustomer,
+    InvalidImport,
+)
+# Duplicate checks of concurrent writers meet on one of these buckets (PostgreSQL).
+LOCK_BUCKETS = 256
 
 _output = CustomerOutput()
 
 
-def load(schema, payload):
+def load(schema, payload, **options):
     try:
-        return schema.load(payload if payload is not None else {})
+        return schema.load(payload if payload is not None else {}, **options)
     except ValidationError as exc:
         raise InvalidCustomer("Invalid customer data.", exc.normalized_messages()) from None
 
@@ -34,25 +63,28 @@ class CustomersService(ServiceBase, EventProducer):
 
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
+    inbox = Inbox(AppliedEvent)
+
+    # --- one customer ----------------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)
     def create_customer(self, payload, allow_duplicate=False):
         data = load(CustomerInput(), payload)
-        if data["email"]:
-            # Two creates with one email must not both pass the check below.
-            lock_for(self.db, f"customers:email:{data['email']}")
+        self._lock_keys([data])
         if not allow_duplicate:
-            existing = self._same_email(data["email"])
-            if existing is not None:
-                raise DuplicateCustomer(
-                    "A customer with this email already exists.",
-                    {"email": [f"Already used by customer {existing}."]},
-                    {"existing_id": existing},
-                )
+            self._refuse_duplicate(data)
         now = utcnow()
-        customer = Customer(id=str(uuid.uuid4()), created_at=now, updated_at=now, **data)
+        customer = Customer(
+            id=str(uuid.uuid4()),
+            created_at=now,
+            updated_at=now,
+            segment_sequence=0,
+            **data,
+            **store.keys_of(data),
+        )
         self.db.add(customer)
         self.db.flush()
+        store.add_index_rows(self.db, [(customer.id, data)])
         self.outbox.add(
             self.db,
             "customer_created",
@@ -65,21 +97,105 @@ class CustomersService(ServiceBase, EventProducer):
 
     @rpc(expected_exceptions=EXPECTED)
     def get_customer(self, customer_id):
-        customer = self.db.get(Customer, str(customer_id)) if customer_id else None
-        if customer is None:
-            raise CustomerNotFound(f"No customer {customer_id}.", details={"id": customer_id})
+        """One customer; a merged one resolves to its survivor (`resolved_from` says so)."""
+        customer = self._get(customer_id)
+        if customer.merged_into:
+            survivor = self._get(customer.merged_into)
+            return {**_output.dump(survivor), "resolved_from": customer.id}
         return _output.dump(customer)
 
     @rpc(expected_exceptions=EXPECTED)
+    def update_customer(self, customer_id, payload, allow_duplicate=False):
+        """Change the fields given; emits customer_updated with {field: [old, new]}."""
+        patch = load_patch(payload) if isinstance(payload, dict) else load(CustomerInput(), payload)
+        customer = self._changeable(customer_id)
+        before = store.profile_of(customer)
+        diff = domain.changes(before, patch)
+        if not diff:
+            return _output.dump(customer)
+        after = {**before, **patch}
+        self._lock_keys([after])
+        if not allow_duplicate and diff.keys() & {"name", "email", "phone", "company"}:
+            self._refuse_duplicate(after, exclude={customer.id})
+        self._change(customer, after, diff)
+        self.outbox.add(
+            self.db,
+            "customer_updated",
+            customer.id,
+            customer.version,
+            {"customer_id": customer.id, "changes": diff},
+        )
+        self.db.commit()
+        return _output.dump(customer)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def erase_customer(self, customer_id):
+        """GDPR erasure: personal data goes, here and in this service's event log."""
+        customer = self._changeable(customer_id)
+        now = utcnow()
+        for field, value in domain.erased_profile().items():
+            setattr(customer, field, value)
+        customer.erased_at = now
+        self._save(customer, None)
+        for row in self.db.scalars(
+            select(OutboxEvent).where(OutboxEvent.aggregate_id == customer.id)
+        ):
+            row.body = domain.scrubbed_event(row.body)
+        for merge in self.db.scalars(
+            select(CustomerMerge).where(CustomerMerge.merged_id == customer.id)
+        ):
+            merge.snapshot = {}
+        self.outbox.add(
+            self.db,
+            "customer_erased",
+            customer.id,
+            customer.version,
+            {"customer_id": customer.id, "erased_at": now.isoformat()},
+        )
+        self.db.commit()
+        return _output.dump(customer)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def customer_data(self, customer_id):
+        """Everything this service holds about one customer (GDPR access request)."""
+        customer = self._get(customer_id)
+        merges = self.db.scalars(
+            select(CustomerMerge)
+            .where(
+                (CustomerMerge.survivor_id == customer.id)
+                | (CustomerMerge.merged_id == customer.id)
+            )
+            .order_by(CustomerMerge.id)
+        ).all()
+        events = self.db.scalars(
+            select(OutboxEvent.body)
+            .where(OutboxEvent.aggregate_id == customer.id)
+            .order_by(OutboxEvent.id)
+        ).all()
+        return {
+            "customer": {**_output.dump(customer), "merged_into": customer.merged_into},
+            "merges": [
+                {
+                    "survivor_id": m.survivor_id,
+                    "merged_id": m.merged_id,
+                    "merged_at": m.merged_at.isoformat(),
+                    "merged_by": m.merged_by,
+                    "snapshot": m.snapshot,
+                }
+                for m in merges
+            ],
+            "events": list(events),
+        }
+
+    # --- many customers --------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
     def list_customers(self, query=None):
-        """Oldest first, `limit` at a time; `next_cursor` resumes after the last one."""
+        """Active customers, oldest first, `limit` at a time; `next_cursor` resumes."""
         params = load(CustomerQuery(), query)
-        statement = select(Customer).order_by(Customer.created_at, Customer.id)
-        for name in ("status", "owner"):
-            if name in params:
-                statement = statement.where(getattr(Customer, name) == params[name])
+        statement = store.filtered(params)
         if params["cursor"]:
-            statement = statement.where(self._after(params["cursor"]))
+            statement = statement.where(store.after(*self._cursor(params["cursor"])))
         rows = self.db.scalars(statement.limit(params["limit"] + 1)).all()
         page = rows[: params["limit"]]
         next_cursor = None
@@ -87,22 +203,188 @@ class CustomersService(ServiceBase, EventProducer):
             next_cursor = domain.encode_cursor(page[-1].created_at, page[-1].id)
         return {"items": _output.dump(page, many=True), "next_cursor": next_cursor}
 
-    def _same_email(self, email):
-        if email is None:
-            return None
-        return self.db.scalar(select(Customer.id).where(Customer.email == email).limit(1))
+    @rpc(expected_exceptions=EXPECTED)
+    def export_customers(self, query=None):
+        """Every active customer matching the filters, as CSV text."""
+        params = load(ExportQuery(), query)
+        return csvfiles.export(self.db.scalars(store.filtered(params)))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def import_customers(self, text, mapping=None, allow_duplicates=False):
+        if not isinstance(text, str):
+            raise InvalidImport("The file must be sent as text.", {"file": ["Not text."]})
+        job = Import(self.db, self.outbox, utcnow(), allow_duplicates=bool(allow_duplicates))
+        try:
+            self._lock_buckets(range(LOCK_BUCKETS))
+            result = job.run(text, mapping)
+        except csvfiles.FileProblem as exc:
+            self.db.rollback()
+            raise InvalidImport(str(exc), {"file": [str(exc)]}) from None
+        self.db.commit()
+        return result
+
+    @rpc(expected_exceptions=EXPECTED)
+    def find_duplicates(self, query=None):
+        """Likely duplicate pairs among active customers, most likely first."""
+        params = load(DuplicatesQuery(), query)
+        start = self._offset(params["cursor"])
+        pairs = store.duplicate_pairs(self.db)
+        page = pairs[start : start + params["limit"]]
+        end = start + len(page)
+        return {
+            "items": [
+                {"score": score, "matched": matched, "customers": _output.dump([a, b], many=True)}
+                for score, matched, a, b in page
+            ],
+            "next_cursor": str(end) if end < len(pairs) else None,
+        }
+
+    @rpc(expected_exceptions=EXPECTED)
+    def merge_customers(self, survivor_id, payload, actor=None):
+        """Fold `merge_ids` into the survivor; customer_merged lets other services re-parent."""
+        merge_ids = [str(value) for value in load(MergeRequest(), payload)["merge_ids"]]
+        if str(survivor_id) in merge_ids or len(set(merge_ids)) != len(merge_ids):
+            raise InvalidCustomer(
+                "merge_ids must be distinct and must not contain the survivor.",
+                {"merge_ids": ["Distinct ids other than the survivor's."]},
+            )
+        survivor = self._changeable(survivor_id)
+        others = [self._changeable(merge_id) for merge_id in merge_ids]
+        before = store.profile_of(survivor)
+        after = domain.merged_profile(before, [store.profile_of(other) for other in others])
+        diff = domain.changes(before, after)
+        now = utcnow()
+        for other in others:
+            self.db.add(
+                CustomerMerge(
+                    survivor_id=survivor.id,
+                    merged_id=other.id,
+                    merged_at=now,
+                    merged_by=actor,
+                    snapshot=store.profile_of(other),
+                )
+            )
+            other.merged_into = survivor.id
+            self._save(other, None)
+        # Customers merged into the merged ones now resolve to the survivor in one step.
+        self.db.execute(
+            update(Customer)
+            .where(Customer.merged_into.in_(merge_ids))
+            .values(merged_into=survivor.id)
+        )
+        self._change(survivor, after, diff)
+        self.outbox.add(
+            self.db,
+            "customer_merged",
+            survivor.id,
+            survivor.version,
+            {"survivor_id": survivor.id, "merged_ids": merge_ids, "changes": diff},
+        )
+        self.db.commit()
+        return {**_output.dump(survivor), "merged_ids": merge_ids}
+
+    # --- events from other services --------------------------------------------------------
+
+    # Handler names are part of their queues' names: never rename one.
+    @event_handler("reports", "segment_changed", requeue_on_error=True)
+    def apply_segment_changed(self, body):
+        self.inbox.apply(body, apply_segment, SegmentChangedData())
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _get(self, customer_id):
+        customer = self.db.get(Customer, str(customer_id)) if customer_id else None
+        if customer is None:
+            raise CustomerNotFound(f"No customer {customer_id}.", details={"id": str(customer_id)})
+        return customer
+
+    def _changeable(self, customer_id):
+        customer = self._get(customer_id)
+        if customer.merged_into:
+            raise CustomerGone(
+                f"Customer {customer.id} was merged into {customer.merged_into}.",
+                details={"id": customer.id, "merged_into": customer.merged_into},
+            )
+        if customer.erased_at:
+            raise CustomerGone(f"Customer {customer.id} was erased.", details={"id": customer.id})
+        return customer
+
+    def _change(self, customer, after, diff):
+        for field in diff:
+            setattr(customer, field, after[field])
+        self._save(customer, after)
+
+    def _save(self, customer, profile):
+        """Flush a changed customer (its version moves on) and refresh its search rows."""
+        customer.updated_at = utcnow()
+        if profile is None:
+            customer.company_key = customer.name_block = None
+        else:
+            for column, value in store.keys_of(profile).items():
+                setattr(customer, column, value)
+        try:
+            self.db.flush()
+        except StaleDataError:
+            raise ConcurrentUpdate(
+                f"Customer {customer.id} changed meanwhile; read it again and retry.",
+                details={"id": customer.id},
+            ) from None
+        if profile is None:
+            store.unindex(self.db, customer.id)
+        else:
+            store.index(self.db, customer.id, profile)
+
+    def _refuse_duplicate(self, profile, exclude=()):
+        candidates = [
+            {**store.profile_of(candidate), "id": candidate.id}
+            for candidate in store.candidates(self.db, profile, exclude)
+        ]
+        found = domain.best_match(profile, candidates)
+        if found:
+            candidate, score, matched = found
+            raise DuplicateCustomer(
+                f"Customer {candidate['id']} is likely the same ({', '.join(matched)} match).",
+                {field: [f"Matches customer {candidate['id']}."] for field in matched},
+                {"existing_id": candidate["id"], "score": score, "matched": matched},
+            )
+
+    def _lock_keys(self, profiles):
+        """Writers whose duplicate keys meet wait for each other (no check-then-insert race)."""
+        keys = set()
+        for profile in profiles:
+            block = domain.name_block(profile.get("name"), profile.get("company"))
+            keys.update(key for key in (profile.get("email"), profile.get("phone"), block) if key)
+        self._lock_buckets({domain.bucket(key, LOCK_BUCKETS) for key in keys})
+
+    def _lock_buckets(self, buckets):
+        for bucket in sorted(buckets):  # one order everywhere: no deadlock
+            lock_for(self.db, f"customers:keys:{bucket}")
 
     @staticmethod
-    def _after(cursor):
+    def _cursor(cursor):
         try:
             created_at, customer_id = domain.decode_cursor(cursor)
             last = datetime.fromisoformat(created_at)
             if last.tzinfo is None:
                 raise ValueError("cursor time has no zone")
-            last = last.astimezone(UTC)
+            return last.astimezone(UTC), customer_id
         except (ValueError, OverflowError):
             raise InvalidCustomer("Invalid cursor.", {"cursor": ["Invalid cursor."]}) from None
-        return or_(
-            Customer.created_at > last,
-            and_(Customer.created_at == last, Customer.id > customer_id),
-        )
+
+    @staticmethod
+    def _offset(cursor):
+        if cursor is None:
+            return 0
+        if not cursor.isdigit() or len(cursor) > 9:
+            raise InvalidCustomer("Invalid cursor.", {"cursor": ["Invalid cursor."]})
+        return int(cursor)
+
+
+def apply_segment(session, envelope):
+    """File the customer under its new segment, unless a newer move was applied already."""
+    data = envelope["data"]
+    session.execute(
+        update(Customer)
+        .where(Customer.id == data["customer_id"], Customer.segment_sequence < envelope["sequence"])
+        .values(segment=data["to_segment"], segment_sequence=envelope["sequence"])
+    )

@@ -13,15 +13,25 @@ Base = make_base()
 
 
 class CustomerFact(Base):
-    """What reports know of one customer, as of the newest event applied to it."""
+    """What reports know of one customer, whatever order its events arrived in.
+
+    Each field remembers the sequence of the event that set it, so an older
+    event arriving late never overwrites a newer value. A fact may exist
+    before its customer_created arrives (status still unknown): it is not
+    counted until then.
+    """
 
     __tablename__ = "customer_facts"
 
     customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str | None] = mapped_column(String(16), index=True)
+    status_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     owner: Mapped[str | None] = mapped_column(String(100), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Highest `sequence` applied for this customer: older events arriving late are ignored.
+    owner_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the customer was merged into another: it no longer counts.
+    merged_into: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Highest `sequence` applied for this customer.
     sequence: Mapped[int] = mapped_column(Integer)
 
 

@@ -13,12 +13,14 @@ from crm_common.service import EventProducer, ServiceBase
 from services.reports import catchup, views
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
-from services.reports.schemas import CustomerCreatedData
+from services.reports.schemas import CustomerCreatedData, CustomerMergedData, CustomerUpdatedData
 
 # What reports do with each event they use, whether it arrives from the
 # broker or from the producer's log: (effect on the views, schema of its data).
 APPLIERS = {
     ("customers", "customer_created"): (views.apply_customer_created, CustomerCreatedData),
+    ("customers", "customer_updated"): (views.apply_customer_updated, CustomerUpdatedData),
+    ("customers", "customer_merged"): (views.apply_customer_merged, CustomerMergedData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
 
@@ -45,6 +47,14 @@ class ReportsService(ServiceBase, EventProducer):
     # event back; one that never can is logged and dropped by the inbox.
     @event_handler("customers", "customer_created", requeue_on_error=True)
     def apply_customer_created(self, body):
+        self.apply("customers", body)
+
+    @event_handler("customers", "customer_updated", requeue_on_error=True)
+    def apply_customer_updated(self, body):
+        self.apply("customers", body)
+
+    @event_handler("customers", "customer_merged", requeue_on_error=True)
+    def apply_customer_merged(self, body):
         self.apply("customers", body)
 
     def apply(self, producer, body):

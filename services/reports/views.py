@@ -7,23 +7,55 @@ from sqlalchemy import func, select
 from services.reports.models import CustomerFact, ViewState
 
 CUSTOMERS_VIEW = "customers"
+TRACKED = ("status", "owner")
+
+
+def fact_of(session, customer_id, sequence):
+    """The customer's fact, created empty if this is the first event seen of it."""
+    fact = session.get(CustomerFact, customer_id, with_for_update=True)
+    if fact is None:
+        fact = CustomerFact(
+            customer_id=customer_id, status_sequence=0, owner_sequence=0, sequence=0
+        )
+        session.add(fact)
+    fact.sequence = max(fact.sequence, sequence)
+    return fact
+
+
+def set_newer(fact, values, sequence):
+    """Set each tracked field unless a later event already set it."""
+    for field in TRACKED:
+        if field in values and getattr(fact, f"{field}_sequence") < sequence:
+            setattr(fact, field, values[field])
+            setattr(fact, f"{field}_sequence", sequence)
 
 
 def apply_customer_created(session, envelope):
     data = envelope["data"]
-    fact = session.get(CustomerFact, data["customer_id"])
-    if fact is None:
-        session.add(
-            CustomerFact(
-                customer_id=data["customer_id"],
-                status=data["status"],
-                owner=data["owner"],
-                created_at=data["created_at"],
-                sequence=envelope["sequence"],
-            )
-        )
-    # A fact already there came from this or a later event of the customer:
-    # creation is the first in its history, so there is nothing to change.
+    fact = fact_of(session, data["customer_id"], envelope["sequence"])
+    fact.created_at = data["created_at"]
+    set_newer(fact, data, envelope["sequence"])
+    touch(session, CUSTOMERS_VIEW, envelope["occurred_at"])
+
+
+def apply_customer_updated(session, envelope):
+    data = envelope["data"]
+    fact = fact_of(session, data["customer_id"], envelope["sequence"])
+    set_newer(
+        fact, {field: new for field, (_, new) in data["changes"].items()}, envelope["sequence"]
+    )
+    touch(session, CUSTOMERS_VIEW, envelope["occurred_at"])
+
+
+def apply_customer_merged(session, envelope):
+    data = envelope["data"]
+    survivor = fact_of(session, data["survivor_id"], envelope["sequence"])
+    set_newer(
+        survivor, {field: new for field, (_, new) in data["changes"].items()}, envelope["sequence"]
+    )
+    for merged_id in data["merged_ids"]:
+        # Merging is final: whatever else arrives of a merged customer, it stays merged.
+        fact_of(session, merged_id, 0).merged_into = data["survivor_id"]
     touch(session, CUSTOMERS_VIEW, envelope["occurred_at"])
 
 
@@ -41,6 +73,7 @@ def touch(session, view, occurred_at):
 def customers_by_status_owner(session):
     rows = session.execute(
         select(CustomerFact.status, CustomerFact.owner, func.count())
+        .where(CustomerFact.status.is_not(None), CustomerFact.merged_into.is_(None))
         .group_by(CustomerFact.status, CustomerFact.owner)
         .order_by(CustomerFact.status, CustomerFact.owner.asc().nulls_first())
     ).all()

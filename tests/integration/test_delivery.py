@@ -150,7 +150,7 @@ def test_racing_creates_with_one_email_make_one_customer(crm_config, runner_fact
                 refused.append(str(exc))
     assert len(created) == 1
     assert len(refused) == 9
-    assert all("already exists" in message for message in refused)
+    assert all("likely the same (email match)" in message for message in refused)
 
 
 def test_instances_starting_at_once_migrate_one_at_a_time(tmp_path):

@@ -173,9 +173,8 @@ def test_one_aggregate_cannot_have_two_events_at_one_sequence(outbox, database):
     writer = OutboxWriter(outbox, [])
     with database.session() as session:
         writer.add(session, "customer_created", "c-1", 1, created("c-1"))
-        writer.add(session, "customer_created", "c-1", 1, created("c-1"))
         with pytest.raises(IntegrityError):
-            session.commit()
+            writer.add(session, "customer_created", "c-1", 1, created("c-1"))
 
 
 def test_failing_to_mark_a_published_event_never_fails_the_worker(outbox, database):
@@ -193,3 +192,15 @@ def test_failing_to_mark_a_published_event_never_fails_the_worker(outbox, databa
     del outbox.mark_published  # the database is back: the relay sends it again, and marks it
     assert outbox.relay() == 1
     assert rows(database)[0].published_at is not None
+
+
+def test_a_large_batch_is_left_to_the_relay_in_order(outbox, database):
+    worker = Worker(outbox)
+    events = [("customer_created", f"c-{n}", 1, created(f"c-{n}")) for n in range(1200)]
+    with database.session() as session:
+        written = worker.writer.add_many(session, events)
+        session.commit()
+    worker.finish()
+    assert outbox.publisher.sent == []  # not held in memory by the worker
+    assert outbox.relay() == 1200
+    assert outbox.publisher.event_ids == [envelope["event_id"] for envelope in written]

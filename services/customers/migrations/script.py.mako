@@ -2,7 +2,7 @@
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
+Created: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,0 +1,158 @@
+"""/api/v1/customers: profiles, search, duplicates, merge, import, export, erasure."""
+
+import json
+import uuid
+
+from werkzeug.wrappers import Response
+
+from crm_common.validation import nul_path
+from gateway import schemas
+from gateway.http import ApiError, api, read_json, read_query, read_upload
+
+BASE = "/api/v1/customers"
+MAX_MAPPED_COLUMNS = 200
+
+
+class CustomerEndpoints:
+    """Mixed into the gateway service: `self.rpc` and `self.authenticate` come from it."""
+
+    @api("POST", BASE)
+    def create_customer(self, request):
+        self.authenticate(request)
+        options = read_query(request, schemas.CreateOptions())
+        payload = read_json(request, schemas.CustomerCreate())
+        customer = self.rpc("customers", "create_customer", payload, options["allow_duplicate"])
+        return 201, customer, {"Location": f"{BASE}/{customer['id']}"}
+
+    @api("GET", BASE)
+    def list_customers(self, request):
+        self.authenticate(request)
+        return self.rpc("customers", "list_customers", read_query(request, schemas.CustomerList()))
+
+    @api("GET", f"{BASE}/export")
+    def export_customers(self, request):
+        """The (filtered) list as CSV, every match."""
+        self.authenticate(request)
+        filters = read_query(request, schemas.CustomerFilters())
+        text = self.rpc(
+            "customers", "export_customers", filters, timeout=self.config["CRM_IMPORT_TIMEOUT"]
+        )
+        return Response(
+            text,
+            mimetype="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
+        )
+
+    @api("POST", f"{BASE}/import", max_body="CRM_MAX_IMPORT_BYTES")
+    def import_customers(self, request):
+        """A CSV file as the body (text/csv) or as the form field `file` (multipart/form-data)."""
+        self.authenticate(request)
+        options = read_query(request, schemas.ImportOptions())
+        if request.mimetype not in (
+            "text/csv",
+            "text/plain",
+            "application/csv",
+            "multipart/form-data",
+        ):
+            raise ApiError(
+                415, "Send the CSV as text/csv, or as the field 'file' of multipart/form-data."
+            )
+        raw, form = read_upload(request)
+        mapping = mapping_of(form.get("mapping") or options.get("mapping"))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(
+                400,
+                f"The file is not UTF-8 text (byte {exc.start} cannot be read).",
+                fields={"file": ["Not UTF-8."]},
+            ) from None
+        return self.rpc(
+            "customers",
+            "import_customers",
+            text,
+            mapping,
+            options["allow_duplicates"],
+            timeout=self.config["CRM_IMPORT_TIMEOUT"],
+        )
+
+    @api("GET", f"{BASE}/duplicates")
+    def find_duplicates(self, request):
+        self.authenticate(request)
+        return self.rpc("customers", "find_duplicates", read_query(request, schemas.Page()))
+
+    @api("GET", f"{BASE}/<string:customer_id>")
+    def get_customer(self, request, customer_id):
+        self.authenticate(request)
+        return self.rpc("customers", "get_customer", canonical_id(customer_id, "customer"))
+
+    @api("PATCH", f"{BASE}/<string:customer_id>")
+    def update_customer(self, request, customer_id):
+        self.authenticate(request)
+        options = read_query(request, schemas.CreateOptions())
+        payload = read_json(request, schemas.CustomerPatch())
+        return self.rpc(
+            "customers",
+            "update_customer",
+            canonical_id(customer_id, "customer"),
+            payload,
+            options["allow_duplicate"],
+        )
+
+    @api("DELETE", f"{BASE}/<string:customer_id>")
+    def erase_customer(self, request, customer_id):
+        """GDPR erasure: the record stays, anonymous, for the reports."""
+        self.authenticate(request)
+        return self.rpc("customers", "erase_customer", canonical_id(customer_id, "customer"))
+
+    @api("GET", f"{BASE}/<string:customer_id>/data")
+    def customer_data(self, request, customer_id):
+        """Everything held about one customer (GDPR access request)."""
+        self.authenticate(request)
+        return self.rpc("customers", "customer_data", canonical_id(customer_id, "customer"))
+
+    @api("POST", f"{BASE}/<string:customer_id>/merge")
+    def merge_customers(self, request, customer_id):
+        principal = self.authenticate(request)
+        body = read_json(request, schemas.MergeBody())
+        payload = {"merge_ids": [str(merge_id) for merge_id in body["merge_ids"]]}
+        return self.rpc(
+            "customers",
+            "merge_customers",
+            canonical_id(customer_id, "customer"),
+            payload,
+            principal.subject,
+        )
+
+
+def canonical_id(value, kind):
+    """Ids are UUIDs; any spelling of one (upper case, braces, no hyphens) finds the record."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ApiError(404, f"No {kind} {value}.") from None
+
+
+def mapping_of(text):
+    """The column mapping of an import: a JSON object of column name -> field name."""
+    if not text:
+        return None
+    try:
+        mapping = json.loads(text)
+    except ValueError:
+        mapping = None
+    if not (
+        isinstance(mapping, dict)
+        and 0 < len(mapping) <= MAX_MAPPED_COLUMNS
+        and all(
+            isinstance(field, str) and field and len(column) <= 200
+            for column, field in mapping.items()
+        )
+        and nul_path(mapping) is None
+    ):
+        raise ApiError(
+            400,
+            'mapping must be a JSON object {"column": "field"}.',
+            fields={"mapping": ["Not a JSON object of column names to field names."]},
+        )
+    return mapping

@@ -1,0 +1,146 @@
+"""How customers are found in their tables: search, filters, duplicate candidates."""
+
+import itertools
+
+from sqlalchemy import and_, delete, func, insert, or_, select
+
+from services.customers import domain
+from services.customers.models import Customer, CustomerTag, CustomerTerm
+
+# Above this many customers sharing one key, a scan compares the first ones
+# only: such a group is a data problem of its own, not a list of pairs.
+MAX_GROUP = 50
+# Bind parameters per IN (...) query, well under every database's limit.
+CHUNK = 500
+
+ACTIVE = and_(Customer.merged_into.is_(None), Customer.erased_at.is_(None))
+
+
+def keys_of(profile):
+    """The duplicate-detection columns of a (normalized) profile."""
+    return {
+        "company_key": domain.company_key(profile.get("company")),
+        "name_block": domain.name_block(profile.get("name"), profile.get("company")),
+    }
+
+
+def index(session, customer_id, profile):
+    """(Re)write the tag and search rows of one customer."""
+    unindex(session, customer_id)
+    add_index_rows(session, [(customer_id, profile)])
+
+
+def unindex(session, customer_id):
+    session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
+    session.execute(delete(CustomerTerm).where(CustomerTerm.customer_id == customer_id))
+
+
+def add_index_rows(session, customers):
+    """Tag and search rows for many new customers at once: [(id, profile)]."""
+    tags, terms = [], []
+    for customer_id, profile in customers:
+        tags.extend({"customer_id": customer_id, "tag": tag} for tag in profile["tags"])
+        terms.extend(
+            {"customer_id": customer_id, "term": term}
+            for term in domain.search_terms(
+                profile["name"], profile.get("email"), profile.get("phone"), profile.get("company")
+            )
+        )
+    if tags:
+        session.execute(insert(CustomerTag), tags)
+    if terms:
+        session.execute(insert(CustomerTerm), terms)
+
+
+def filtered(params):
+    """Active customers matching the list filters, oldest first."""
+    statement = select(Customer).where(ACTIVE)
+    for name in ("status", "owner", "segment"):
+        if params.get(name):
+            statement = statement.where(getattr(Customer, name) == params[name])
+    if params.get("tag"):
+        tag = domain.normalize_tags([params["tag"]])
+        statement = statement.where(
+            Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag.in_(tag)))
+        )
+    for term in domain.query_terms(params.get("q") or ""):
+        # Every word of the query begins some word of the customer's.
+        statement = statement.where(
+            Customer.id.in_(
+                select(CustomerTerm.customer_id).where(
+                    CustomerTerm.term >= term, CustomerTerm.term < term + "\uffff"
+                )
+            )
+        )
+    return statement.order_by(Customer.created_at, Customer.id)
+
+
+def after(created_at, customer_id):
+    """Customers after (created_at, id) in list order."""
+    return or_(
+        Customer.created_at > created_at,
+        and_(Customer.created_at == created_at, Customer.id > customer_id),
+    )
+
+
+def candidates(session, profile, exclude=()):
+    """Active customers sharing a duplicate key with `profile`."""
+    keys = []
+    if profile.get("email"):
+        keys.append(Customer.email == profile["email"])
+    if profile.get("phone"):
+        keys.append(Customer.phone == profile["phone"])
+    block = domain.name_block(profile.get("name"), profile.get("company"))
+    if block:
+        keys.append(Customer.name_block == block)
+    if not keys:
+        return []
+    statement = select(Customer).where(ACTIVE, or_(*keys))
+    if exclude:
+        statement = statement.where(Customer.id.not_in(list(exclude)))
+    return session.scalars(statement.limit(MAX_GROUP * len(keys))).all()
+
+
+def by_keys(session, column, values):
+    """Active customers whose `column` is one of `values`, in chunks."""
+    found = []
+    values = sorted({value for value in values if value})
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start : start + CHUNK]
+        found.extend(session.scalars(select(Customer).where(ACTIVE, column.in_(chunk))).all())
+    return found
+
+
+def duplicate_pairs(session):
+    """Every likely duplicate pair among active customers: [(score, fields, a, b)], best first.
+
+    Only customers sharing a blocking key (email, phone, name block) are
+    compared, so the scan grows with the groups, not with all pairs.
+    """
+    pairs = {}
+    for column in (Customer.email, Customer.phone, Customer.name_block):
+        shared = (
+            select(column)
+            .where(ACTIVE, column.is_not(None))
+            .group_by(column)
+            .having(func.count() > 1)
+        )
+        members = session.scalars(
+            select(Customer).where(ACTIVE, column.in_(shared)).order_by(column, Customer.created_at)
+        ).all()
+        for _, group in itertools.groupby(
+            members, key=lambda customer: getattr(customer, column.key)
+        ):
+            group = list(group)[:MAX_GROUP]
+            for first, second in itertools.combinations(group, 2):
+                key = (first.id, second.id)
+                if key in pairs:
+                    continue
+                score, fields = domain.match(profile_of(first), profile_of(second))
+                if score >= domain.DUPLICATE_THRESHOLD:
+                    pairs[key] = (score, fields, first, second)
+    return sorted(pairs.values(), key=lambda pair: (-pair[0], pair[2].id, pair[3].id))
+
+
+def profile_of(customer):
+    return {field: getattr(customer, field) for field in domain.PROFILE_FIELDS}
