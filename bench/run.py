@@ -27,6 +27,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -40,6 +41,7 @@ import requests  # noqa: E402
 from kombu import Connection, Exchange, Producer, Queue  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
+from bench import customers  # noqa: E402
 from crm_common.config import from_env  # noqa: E402
 from crm_common.envelope import make_envelope  # noqa: E402
 
@@ -47,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 AMQP_URI = os.environ.get("CRM_BENCH_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 RABBIT_API_URI = os.environ.get("CRM_BENCH_RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
-REPORTS_QUEUE = "evt-customers-customer_created--reports.apply_customer_created"
+BENCH_TOKEN = "bench-admin-token-0123456789"
 
 
 class Vhost:
@@ -209,13 +211,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000, help="backlog size")
     parser.add_argument("--calls", type=int, default=500, help="sequential RPC calls")
+    parser.add_argument("--customers", type=int, default=100_000, help="rows of the CSV import")
     args = parser.parse_args(argv)
     # amqp warns about confirms that arrive while a channel closes: expected here.
     logging.getLogger("amqp").setLevel(logging.ERROR)
 
     with Vhost() as vhost, tempfile.TemporaryDirectory() as data_dir:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
-        env.update(CRM_AMQP_URI=vhost.amqp_uri, CRM_DATA_DIR=data_dir, CRM_LOG_LEVEL="WARNING")
+        env.update(
+            CRM_AMQP_URI=vhost.amqp_uri,
+            CRM_DATA_DIR=data_dir,
+            CRM_LOG_LEVEL="WARNING",
+            CRM_ADMIN_TOKEN=BENCH_TOKEN,
+            CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
+        )
         config = from_env(env)
         services = Services(env)
         try:
@@ -252,7 +261,40 @@ def run(args, vhost, services, config):
             lambda r, n: r.customers.create_customer({"name": f"Bench {n}", "owner": "bench"}),
             args.calls,
         )
+    services.stop("reports")  # the import's events would compete for the two cores
+    figures.update(customers_at_size(args, services, config))
     return figures
+
+
+def customers_at_size(args, services, config):
+    """Import `args.customers` rows through the gateway, then search among them."""
+    base_url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
+    services.start("gateway")
+    wait_for(lambda: gateway_ready(base_url), timeout=60)
+    figures = {"sqlite_insert_rows_per_s": customers.sqlite_insert_rate(args.customers)}
+    text = customers.generate_csv(args.customers)
+    figures["import_rows_per_s"], result = customers.import_rate(base_url, BENCH_TOKEN, text)
+    print(
+        f"import: {result['created']} created, {result['duplicates']} duplicates", file=sys.stderr
+    )
+    health = customers.latencies_ms(base_url, BENCH_TOKEN, ["/health"], 200)
+    searches = customers.latencies_ms(base_url, BENCH_TOKEN, customers.search_paths(), 15)
+    figures["health_p95_ms"] = customers.p95(health)
+    figures["search_p95_ms"] = customers.p95(searches)
+    return figures
+
+
+def gateway_ready(base_url):
+    try:
+        return requests.get(f"{base_url}/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 ROWS = [
@@ -268,12 +310,24 @@ ROWS = [
         "rpc_health_per_s",
         "health RPC on the same service",
     ),
+    (
+        "customers imported from CSV through the gateway (rows/s)",
+        "import_rows_per_s",
+        "sqlite_insert_rows_per_s",
+        "plain SQLite insert of as many rows",
+    ),
+    (
+        "customer search at that size through the gateway, p95 (ms)",
+        "search_p95_ms",
+        "health_p95_ms",
+        "GET /health on the same gateway, p95",
+    ),
     ("raw kombu publish, persistent, confirmed", "raw_publish_confirmed_per_s", None, ""),
 ]
 
 
 def report(figures):
-    lines = [f"{'measure':66} {'per s':>9} {'baseline':>9} {'ratio':>6}  baseline is"]
+    lines = [f"{'measure':66} {'figure':>9} {'baseline':>9} {'ratio':>6}  baseline is"]
     for label, key, base_key, base_label in ROWS:
         value = figures[key]
         if base_key:

@@ -41,6 +41,8 @@ def _tune_sqlite(dbapi_connection, _record):
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # 64 MiB of page cache (the default is 2 MiB): big writes touch many index pages.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
@@ -133,3 +135,33 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+def bulk_insert(session, table, columns, rows):
+    """Insert many rows (tuples of Python values in `columns` order) in the session's transaction.
+
+    On SQLite the rows go to the driver's executemany, each value through its
+    column type's bind processor: building SQLAlchemy's parameter sets for a
+    million rows costs more than writing them. Elsewhere SQLAlchemy's batched
+    insert is the fast path.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        processors = [table.c[column].type.bind_processor(dialect) for column in columns]
+        if any(processors):
+            rows = [
+                tuple(
+                    value if process is None else process(value)
+                    for process, value in zip(processors, row, strict=True)
+                )
+                for row in rows
+            ]
+        placeholders = ", ".join("?" for _ in columns)
+        connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows
+        )
+    else:
+        connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])

@@ -53,9 +53,10 @@ def make_envelope(
     schema_version=1,
     occurred_at=None,
     event_id=None,
+    check=True,
 ):
-    """A JSON-ready envelope; `data` is checked against `data_schema` first."""
-    if data_schema is not None:
+    """A JSON-ready envelope, checked with its data against `data_schema` unless `check` is off."""
+    if check and data_schema is not None:
         errors = data_schema.validate(data)
         if errors:
             raise InvalidEvent(f"{event_type} data is invalid: {errors}", errors)
@@ -69,7 +70,7 @@ def make_envelope(
         "sequence": sequence,
         "data": data,
     }
-    errors = _schema.validate(body)
+    errors = _schema.validate(body) if check else None
     if errors:
         raise InvalidEvent(f"envelope is invalid: {errors}", errors)
     return body

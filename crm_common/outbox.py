@@ -27,13 +27,12 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     func,
-    insert,
     select,
     update,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from crm_common.db import UTCDateTime, find_database, lock_for
+from crm_common.db import UTCDateTime, bulk_insert, find_database, lock_for
 from crm_common.envelope import make_envelope, utcnow
 from crm_common.errors import ValidationFailed
 
@@ -241,14 +240,21 @@ class OutboxWriter:
 
     def add(self, session, event_type, aggregate_id, sequence, data, schema_version=1):
         """Write one event in `session`'s transaction; it is published after commit."""
-        return self.add_many(session, [(event_type, aggregate_id, sequence, data)], schema_version)[
-            0
-        ]
+        [envelope] = self.add_many(
+            session, [(event_type, aggregate_id, sequence, data)], schema_version
+        )
+        return envelope
 
     def add_many(self, session, events, schema_version=1):
-        """Write events given as (event_type, aggregate_id, sequence, data), in order."""
+        """Write events given as (event_type, aggregate_id, sequence, data), in order.
+
+        The first event of each type is checked against the envelope and
+        its data schema; the rest of a batch come from the same code path,
+        and checking each again would cost more than writing them.
+        """
         outbox = self._outbox
         envelopes = []
+        checked = set()
         for event_type, aggregate_id, sequence, data in events:
             if event_type not in outbox.catalog:
                 raise KeyError(
@@ -263,23 +269,27 @@ class OutboxWriter:
                     data=data,
                     data_schema=outbox.catalog[event_type],
                     schema_version=schema_version,
+                    check=event_type not in checked,
                 )
             )
+            checked.add(event_type)
         if not envelopes:
             return envelopes
         self._track(session)
         self._hold_commit_order(session)
-        session.execute(
-            insert(outbox.model),
+        bulk_insert(
+            session,
+            outbox.model.__table__,
+            ("event_id", "event_type", "aggregate_id", "sequence", "occurred_at", "body"),
             [
-                {
-                    "event_id": envelope["event_id"],
-                    "event_type": envelope["event_type"],
-                    "aggregate_id": envelope["aggregate_id"],
-                    "sequence": envelope["sequence"],
-                    "occurred_at": datetime.fromisoformat(envelope["occurred_at"]),
-                    "body": envelope,
-                }
+                (
+                    envelope["event_id"],
+                    envelope["event_type"],
+                    envelope["aggregate_id"],
+                    envelope["sequence"],
+                    datetime.fromisoformat(envelope["occurred_at"]),
+                    envelope,
+                )
                 for envelope in envelopes
             ],
         )

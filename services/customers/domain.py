@@ -1,10 +1,12 @@
 """Customer rules: pure functions, no Nameko, no SQL."""
 
 import base64
+import functools
 import json
 import re
 import unicodedata
 import zlib
+from difflib import SequenceMatcher
 
 STATUSES = ("lead", "prospect", "customer", "churned")
 MAX_TAGS = 50
@@ -82,28 +84,59 @@ _WORD = re.compile(r"[^\W_]+")
 _PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]+$")
 _COMPANY_SUFFIXES = {"inc", "ltd", "llc", "gmbh", "plc", "sa", "ag", "bv", "co", "corp", "limited"}
 MAX_TERM_LENGTH = 64
+MIN_PHONE_TAIL = 7
 PROFILE_FIELDS = ("name", "email", "phone", "company", "owner", "status", "tags", "attributes")
 
 
+@functools.lru_cache(maxsize=65536)
 def fold(text):
     """Case- and accent-insensitive form: 'Zoë  Ñúñez' and 'zoe nunez' fold alike."""
     if not text:
         return ""
+    if text.isascii():  # most text: nothing to decompose
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(stripped.casefold().split())
 
 
+@functools.lru_cache(maxsize=65536)
+def _words(text):
+    return tuple(_WORD.findall(fold(text)))
+
+
 def words(text):
-    return _WORD.findall(fold(text))
+    return list(_words(text)) if text else []
 
 
 def search_terms(name, email, phone, company):
     """Words a customer is found by: each query word must begin one of them."""
-    terms = set(words(name)) | set(words(company)) | set(words(email))
+    terms = set(words(name)) | set(words(company)) | email_terms(email)
     if phone:
-        terms.add(phone.lstrip("+"))
+        digits = phone.lstrip("+")
+        # Every tail of 7 digits or more: found with or without country or trunk code.
+        terms.update(digits[start:] for start in range(len(digits) - MIN_PHONE_TAIL + 1))
     return {term[:MAX_TERM_LENGTH] for term in terms if term}
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def is_email(text):
+    return bool(_EMAIL.match(text))
+
+
+def email_terms(email):
+    """The words of the local part, the domain whole, and its first label.
+
+    'ada.king@mail.example.com' is found by 'ada', 'king', 'mail.example.com'
+    and 'mail'; not by 'com', which nearly every customer shares.
+    """
+    if not email or "@" not in email:
+        return set(words(email))
+    local, _, domain_name = email.rpartition("@")
+    domain_name = fold(domain_name)
+    return set(words(local)) | {domain_name, domain_name.split(".")[0]} - {""}
 
 
 def query_terms(query):
@@ -112,9 +145,13 @@ def query_terms(query):
         digits = "".join(char for char in query if char.isdigit())
         if len(digits) >= 3:
             return [digits[:MAX_TERM_LENGTH]]
-    return [term[:MAX_TERM_LENGTH] for term in dict.fromkeys(words(query))]
+    found = []
+    for part in query.split():
+        found.extend(sorted(email_terms(part)) if "@" in part else words(part))
+    return [term[:MAX_TERM_LENGTH] for term in dict.fromkeys(found) if term]
 
 
+@functools.lru_cache(maxsize=65536)
 def company_key(company):
     """A company compared without case, accents, punctuation or legal suffix."""
     tokens = words(company)
@@ -127,6 +164,7 @@ def name_key(name):
     return " ".join(sorted(words(name))) or None
 
 
+@functools.lru_cache(maxsize=65536)
 def name_block(name, company):
     """Blocking key for 'similar name in the same company': company + initials of the name's words.
 
@@ -145,14 +183,18 @@ NAME_SIMILARITY = 0.85
 WEIGHTS = {"email": 0.95, "phone": 0.85, "name+company": 0.8}
 
 
-def name_similarity(a, b):
-    """0..1 similarity of two names, word order ignored."""
-    from difflib import SequenceMatcher
-
+def similar_names(a, b):
+    """Whether two names are alike enough (similarity >= NAME_SIMILARITY), word order ignored."""
     left, right = name_key(a) or "", name_key(b) or ""
     if not left or not right:
-        return 0.0
-    return SequenceMatcher(None, left, right).ratio()
+        return False
+    matcher = SequenceMatcher(None, left, right)
+    # The cheap upper bounds rule out most pairs before the real ratio.
+    return (
+        matcher.real_quick_ratio() >= NAME_SIMILARITY
+        and matcher.quick_ratio() >= NAME_SIMILARITY
+        and matcher.ratio() >= NAME_SIMILARITY
+    )
 
 
 def match(a, b):
@@ -169,7 +211,7 @@ def match(a, b):
     same_company = company_key(a.get("company")) and company_key(a.get("company")) == company_key(
         b.get("company")
     )
-    if same_company and name_similarity(a.get("name"), b.get("name")) >= NAME_SIMILARITY:
+    if same_company and similar_names(a.get("name"), b.get("name")):
         matched.append("name+company")
     doubt = 1.0
     for field in matched:

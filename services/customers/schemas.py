@@ -112,11 +112,6 @@ NORMALIZERS = {
 }
 
 
-def load_patch(payload):
-    """A partial update: only the fields given, normalized like a create."""
-    return CustomerInput().load(payload, partial=True)
-
-
 class CustomerOutput(Schema):
     id = fields.String()
     name = fields.String()

@@ -34,7 +34,6 @@ from services.customers.schemas import (
     ExportQuery,
     MergeRequest,
     SegmentChangedData,
-    load_patch,
 )
 
 EXPECTED = (
@@ -107,7 +106,7 @@ class CustomersService(ServiceBase, EventProducer):
     @rpc(expected_exceptions=EXPECTED)
     def update_customer(self, customer_id, payload, allow_duplicate=False):
         """Change the fields given; emits customer_updated with {field: [old, new]}."""
-        patch = load_patch(payload) if isinstance(payload, dict) else load(CustomerInput(), payload)
+        patch = load(CustomerInput(), payload, partial=True)
         customer = self._changeable(customer_id)
         before = store.profile_of(customer)
         diff = domain.changes(before, patch)
@@ -117,7 +116,7 @@ class CustomersService(ServiceBase, EventProducer):
         self._lock_keys([after])
         if not allow_duplicate and diff.keys() & {"name", "email", "phone", "company"}:
             self._refuse_duplicate(after, exclude={customer.id})
-        self._change(customer, after, diff)
+        self._change(customer, before, after, diff)
         self.outbox.add(
             self.db,
             "customer_updated",
@@ -132,11 +131,12 @@ class CustomersService(ServiceBase, EventProducer):
     def erase_customer(self, customer_id):
         """GDPR erasure: personal data goes, here and in this service's event log."""
         customer = self._changeable(customer_id)
+        before = store.profile_of(customer)
         now = utcnow()
         for field, value in domain.erased_profile().items():
             setattr(customer, field, value)
         customer.erased_at = now
-        self._save(customer, None)
+        self._save(customer, before, None)
         for row in self.db.scalars(
             select(OutboxEvent).where(OutboxEvent.aggregate_id == customer.id)
         ):
@@ -193,10 +193,8 @@ class CustomersService(ServiceBase, EventProducer):
     def list_customers(self, query=None):
         """Active customers, oldest first, `limit` at a time; `next_cursor` resumes."""
         params = load(CustomerQuery(), query)
-        statement = store.filtered(params)
-        if params["cursor"]:
-            statement = statement.where(store.after(*self._cursor(params["cursor"])))
-        rows = self.db.scalars(statement.limit(params["limit"] + 1)).all()
+        after_row = self._cursor(params["cursor"]) if params["cursor"] else None
+        rows = store.search(self.db, params, params["limit"] + 1, after_row)
         page = rows[: params["limit"]]
         next_cursor = None
         if len(rows) > params["limit"]:
@@ -207,7 +205,7 @@ class CustomersService(ServiceBase, EventProducer):
     def export_customers(self, query=None):
         """Every active customer matching the filters, as CSV text."""
         params = load(ExportQuery(), query)
-        return csvfiles.export(self.db.scalars(store.filtered(params)))
+        return csvfiles.export(store.search(self.db, params))
 
     @rpc(expected_exceptions=EXPECTED)
     def import_customers(self, text, mapping=None, allow_duplicates=False):
@@ -265,14 +263,14 @@ class CustomersService(ServiceBase, EventProducer):
                 )
             )
             other.merged_into = survivor.id
-            self._save(other, None)
+            self._save(other, store.profile_of(other), None)
         # Customers merged into the merged ones now resolve to the survivor in one step.
         self.db.execute(
             update(Customer)
             .where(Customer.merged_into.in_(merge_ids))
             .values(merged_into=survivor.id)
         )
-        self._change(survivor, after, diff)
+        self._change(survivor, before, after, diff)
         self.outbox.add(
             self.db,
             "customer_merged",
@@ -309,19 +307,19 @@ class CustomersService(ServiceBase, EventProducer):
             raise CustomerGone(f"Customer {customer.id} was erased.", details={"id": customer.id})
         return customer
 
-    def _change(self, customer, after, diff):
+    def _change(self, customer, before, after, diff):
         for field in diff:
             setattr(customer, field, after[field])
-        self._save(customer, after)
+        self._save(customer, before, after)
 
-    def _save(self, customer, profile):
-        """Flush a changed customer (its version moves on) and refresh its search rows."""
+    def _save(self, customer, before, after):
+        """Flush a changed customer (its version moves on) and refresh its search rows.
+
+        `after` is None for a customer leaving the active ones (merged, erased).
+        """
         customer.updated_at = utcnow()
-        if profile is None:
-            customer.company_key = customer.name_block = None
-        else:
-            for column, value in store.keys_of(profile).items():
-                setattr(customer, column, value)
+        for column, value in store.keys_of(after or {}).items():
+            setattr(customer, column, value)
         try:
             self.db.flush()
         except StaleDataError:
@@ -329,10 +327,9 @@ class CustomersService(ServiceBase, EventProducer):
                 f"Customer {customer.id} changed meanwhile; read it again and retry.",
                 details={"id": customer.id},
             ) from None
-        if profile is None:
-            store.unindex(self.db, customer.id)
-        else:
-            store.index(self.db, customer.id, profile)
+        store.unindex(self.db, customer.id, before)
+        if after is not None:
+            store.add_index_rows(self.db, [(customer.id, after)])
 
     def _refuse_duplicate(self, profile, exclude=()):
         candidates = [

@@ -2,8 +2,9 @@
 
 import itertools
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 
+from crm_common.db import bulk_insert
 from services.customers import domain
 from services.customers.models import Customer, CustomerTag, CustomerTerm
 
@@ -12,6 +13,8 @@ from services.customers.models import Customer, CustomerTag, CustomerTerm
 MAX_GROUP = 50
 # Bind parameters per IN (...) query, well under every database's limit.
 CHUNK = 500
+# Above this many carriers, a tag counts as common (see `tagged`).
+COMMON_TAG = 2000
 
 ACTIVE = and_(Customer.merged_into.is_(None), Customer.erased_at.is_(None))
 
@@ -24,55 +27,84 @@ def keys_of(profile):
     }
 
 
-def index(session, customer_id, profile):
-    """(Re)write the tag and search rows of one customer."""
-    unindex(session, customer_id)
-    add_index_rows(session, [(customer_id, profile)])
+def terms_of(profile):
+    return domain.search_terms(
+        profile["name"], profile.get("email"), profile.get("phone"), profile.get("company")
+    )
 
 
-def unindex(session, customer_id):
+def unindex(session, customer_id, before):
+    """Remove the tag and search rows written for the profile `before`.
+
+    The rows are found by primary key from the words of that profile, which
+    spares every insert the upkeep of an index by customer (the costliest
+    part of an import). A change to `domain.search_terms` therefore comes
+    with a migration that rebuilds the search rows.
+    """
     session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
-    session.execute(delete(CustomerTerm).where(CustomerTerm.customer_id == customer_id))
+    terms = sorted(terms_of(before))
+    if terms:
+        session.execute(
+            delete(CustomerTerm).where(
+                CustomerTerm.customer_id == customer_id, CustomerTerm.term.in_(terms)
+            )
+        )
 
 
 def add_index_rows(session, customers):
     """Tag and search rows for many new customers at once: [(id, profile)]."""
     tags, terms = [], []
     for customer_id, profile in customers:
-        tags.extend({"customer_id": customer_id, "tag": tag} for tag in profile["tags"])
-        terms.extend(
-            {"customer_id": customer_id, "term": term}
-            for term in domain.search_terms(
-                profile["name"], profile.get("email"), profile.get("phone"), profile.get("company")
-            )
-        )
-    if tags:
-        session.execute(insert(CustomerTag), tags)
-    if terms:
-        session.execute(insert(CustomerTerm), terms)
+        tags.extend((customer_id, tag) for tag in profile["tags"])
+        terms.extend((term, customer_id) for term in terms_of(profile))
+    # In index order, so that each row lands next to the one before.
+    tags.sort()
+    terms.sort()
+    bulk_insert(session, CustomerTag.__table__, ("customer_id", "tag"), tags)
+    bulk_insert(session, CustomerTerm.__table__, ("term", "customer_id"), terms)
 
 
-def filtered(params):
-    """Active customers matching the list filters, oldest first."""
+def search(session, params, limit=None, after_row=None):
+    """Active customers matching the list filters, oldest first: at most `limit` of them."""
     statement = select(Customer).where(ACTIVE)
     for name in ("status", "owner", "segment"):
         if params.get(name):
             statement = statement.where(getattr(Customer, name) == params[name])
+    if after_row is not None:
+        statement = statement.where(after(*after_row))
     if params.get("tag"):
-        tag = domain.normalize_tags([params["tag"]])
-        statement = statement.where(
-            Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag.in_(tag)))
-        )
-    for term in domain.query_terms(params.get("q") or ""):
-        # Every word of the query begins some word of the customer's.
-        statement = statement.where(
-            Customer.id.in_(
-                select(CustomerTerm.customer_id).where(
-                    CustomerTerm.term >= term, CustomerTerm.term < term + "\uffff"
+        statement = statement.where(tagged(session, params["tag"]))
+    query = (params.get("q") or "").strip()
+    if domain.is_email(query):
+        statement = statement.where(Customer.email == domain.normalize_email(query))
+    else:
+        for term in domain.query_terms(query):
+            # Every word of the query begins some word of the customer's.
+            statement = statement.where(
+                Customer.id.in_(
+                    select(CustomerTerm.customer_id).where(
+                        CustomerTerm.term >= term, CustomerTerm.term < term + "\uffff"
+                    )
                 )
             )
-        )
-    return statement.order_by(Customer.created_at, Customer.id)
+    statement = statement.order_by(Customer.created_at, Customer.id)
+    return session.scalars(statement if limit is None else statement.limit(limit)).all()
+
+
+def tagged(session, tag):
+    """The tag filter, shaped for how many customers carry the tag.
+
+    A common tag is checked row by row in list order, so a page fills after
+    a few rows; a rare one is looked up first, so the list is not scanned.
+    """
+    [tag] = domain.normalize_tags([tag]) or [""]
+    carriers = select(CustomerTag.customer_id).where(CustomerTag.tag == tag)
+    common = session.scalar(
+        select(func.count()).select_from(carriers.limit(COMMON_TAG + 1).subquery())
+    )
+    if common > COMMON_TAG:
+        return exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == tag)
+    return Customer.id.in_(carriers)
 
 
 def after(created_at, customer_id):

@@ -5,55 +5,13 @@ import socket
 
 import eventlet
 import pytest
-import requests
 
 from gateway.service import GatewayService
 from services.customers.service import CustomersService
-from services.interactions.service import InteractionsService
-from services.pipeline.service import PipelineService
 from services.reports.service import ReportsService
+from tests.support.http import Client, assert_error
 from tests.support.settings import ADMIN_TOKEN
 from tests.support.waiting import wait_for
-
-ALL_SERVICES = (CustomersService, PipelineService, InteractionsService, ReportsService)
-AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-class Client:
-    def __init__(self, base_url):
-        self.base_url = base_url
-        self.http = requests.Session()
-
-    def request(self, method, path, auth=True, **kwargs):
-        headers = {**(AUTH if auth else {}), **kwargs.pop("headers", {})}
-        response = self.http.request(
-            method, self.base_url + path, headers=headers, timeout=15, **kwargs
-        )
-        assert response.headers.get("X-Request-Id"), "every answer carries a request id"
-        return response
-
-    def post(self, path, body, **kwargs):
-        return self.request("POST", path, json=body, **kwargs)
-
-    def get(self, path, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-
-@pytest.fixture
-def client(crm_config, runner_factory):
-    runner = runner_factory(crm_config, GatewayService, *ALL_SERVICES)
-    runner.start()
-    return Client(f"http://{crm_config['CRM_GATEWAY_ADDRESS']}")
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert error["message"]
-    assert "Traceback" not in response.text
-    return error
 
 
 def test_health_and_ready(client):

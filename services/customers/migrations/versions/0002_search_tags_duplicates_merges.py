@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Created: 2026-11-23 17:42:07.372471
+Created: 2026-11-23 17:57:02.088040
 """
 
 import sqlalchemy as sa
@@ -50,13 +50,8 @@ def upgrade():
         "customer_tags",
         sa.Column("customer_id", sa.String(length=36), nullable=False),
         sa.Column("tag", sa.String(length=50), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_customer_tags_customer_id_customers"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("customer_id", "tag", name=op.f("pk_customer_tags")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("customer_tags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_customer_tags_tag"), ["tag"], unique=False)
@@ -69,19 +64,9 @@ def upgrade():
             nullable=False,
         ),
         sa.Column("customer_id", sa.String(length=36), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_customer_terms_customer_id_customers"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("term", "customer_id", name=op.f("pk_customer_terms")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("customer_terms", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_customer_terms_customer_id"), ["customer_id"], unique=False
-        )
-
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("segment", sa.String(length=32), nullable=True))
         batch_op.add_column(
@@ -95,7 +80,13 @@ def upgrade():
         )
         batch_op.drop_index(batch_op.f("ix_customers_created_at"))
         batch_op.create_index("ix_customers_created_at_id", ["created_at", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customers_merged_into"), ["merged_into"], unique=False)
+        batch_op.create_index(
+            "ix_customers_merged_into",
+            ["merged_into"],
+            unique=False,
+            sqlite_where=sa.text("merged_into IS NOT NULL"),
+            postgresql_where=sa.text("merged_into IS NOT NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_customers_name_block"), ["name_block"], unique=False)
         batch_op.create_index(batch_op.f("ix_customers_segment"), ["segment"], unique=False)
 
@@ -153,7 +144,7 @@ def downgrade():
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_segment"))
         batch_op.drop_index(batch_op.f("ix_customers_name_block"))
-        batch_op.drop_index(batch_op.f("ix_customers_merged_into"))
+        batch_op.drop_index("ix_customers_merged_into")
         batch_op.drop_index("ix_customers_created_at_id")
         batch_op.create_index(batch_op.f("ix_customers_created_at"), ["created_at"], unique=False)
         batch_op.drop_column("erased_at")
@@ -162,9 +153,6 @@ def downgrade():
         batch_op.drop_column("company_key")
         batch_op.drop_column("segment_sequence")
         batch_op.drop_column("segment")
-
-    with op.batch_alter_table("customer_terms", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_terms_customer_id"))
 
     op.drop_table("customer_terms")
     with op.batch_alter_table("customer_tags", schema=None) as batch_op:
