@@ -86,6 +86,16 @@ def sqlite_insert_rate(rows):
     return rows / elapsed
 
 
+def unsent_events(sqlite_url):
+    connection = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    try:
+        return connection.execute(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        ).fetchone()[0]
+    finally:
+        connection.close()
+
+
 def import_rate(base_url, token, text):
     started = time.perf_counter()
     response = requests.post(

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import re
+import socket
 import time
 import uuid
 
@@ -143,6 +144,10 @@ class ApiWebServer(WebServer):
         return ApiWsgiApp(self)
 
     def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        # Answers leave in more than one write (headers, body); without this,
+        # Nagle's algorithm holds the last one for the client's delayed ACK
+        # (about 40 ms a response). Accepted sockets inherit the option.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
         server.socket_timeout = SOCKET_TIMEOUT_SECONDS
         return server
