@@ -165,3 +165,16 @@ def bulk_insert(session, table, columns, rows):
         )
     else:
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def refresh_statistics(session):
+    """Let SQLite's planner see what a big write changed (PostgreSQL's autovacuum does this).
+
+    Without statistics, SQLite guesses that an indexed equality is selective
+    and may walk a third of a table through it instead of a short list.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+        connection.exec_driver_sql("ANALYZE")
+        session.commit()

@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from crm_common.db import bulk_insert
 from services.customers import csvfiles, domain, store
 from services.customers.models import Customer
-from services.customers.schemas import CustomerInput
+from services.customers.schemas import CsvRowInput
 
 CUSTOMER_COLUMNS = (
     "id",
@@ -70,7 +70,7 @@ class Import:
         }
 
     def validate(self, columns, width, rows):
-        schema = CustomerInput()
+        schema = CsvRowInput()
         valid = []
         for line, cells in rows:
             if len(cells) > width:

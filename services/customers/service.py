@@ -9,7 +9,7 @@ from nameko.rpc import rpc
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_common.db import Database, lock_for
+from crm_common.db import Database, lock_for, refresh_statistics
 from crm_common.envelope import utcnow
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
@@ -46,6 +46,8 @@ EXPECTED = (
 )
 # Duplicate checks of concurrent writers meet on one of these buckets (PostgreSQL).
 LOCK_BUCKETS = 256
+# An import this large refreshes the planner's statistics afterwards.
+STATISTICS_AFTER_ROWS = 1000
 
 _output = CustomerOutput()
 
@@ -219,6 +221,8 @@ class CustomersService(ServiceBase, EventProducer):
             self.db.rollback()
             raise InvalidImport(str(exc), {"file": [str(exc)]}) from None
         self.db.commit()
+        if result["created"] + result["updated"] >= STATISTICS_AFTER_ROWS:
+            refresh_statistics(self.db)
         return result
 
     @rpc(expected_exceptions=EXPECTED)
