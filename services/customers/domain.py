@@ -88,6 +88,14 @@ MIN_PHONE_TAIL = 7
 PROFILE_FIELDS = ("name", "email", "phone", "company", "owner", "status", "tags", "attributes")
 
 
+def new_profile(**fields):
+    """A profile with every field, the ones not given at their defaults."""
+    return {
+        "email": None, "phone": None, "company": None, "owner": None,
+        "status": "lead", "tags": [], "attributes": {}, **fields,
+    }  # fmt: skip
+
+
 @functools.lru_cache(maxsize=65536)
 def fold(text):
     """Case- and accent-insensitive form: 'Zoë  Ñúñez' and 'zoe nunez' fold alike."""

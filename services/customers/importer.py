@@ -30,15 +30,6 @@ CUSTOMER_COLUMNS = (
 )
 # Rows listed one by one in the answer; the counts cover every row.
 MAX_LISTED = 1000
-CREATE_DEFAULTS = {
-    "email": None,
-    "phone": None,
-    "company": None,
-    "owner": None,
-    "status": "lead",
-    "tags": [],
-    "attributes": {},
-}
 
 
 class Import:
@@ -103,7 +94,7 @@ class Import:
             elif "name" not in data:
                 self.reject(line, {"name": ["Missing data for required field."]})
             else:
-                profile = {**CREATE_DEFAULTS, **data}
+                profile = domain.new_profile(**data)
                 existing = None if self.allow_duplicates else self.likely_duplicate(profile)
                 if existing:
                     self.report_duplicate(line, *existing)

@@ -108,17 +108,7 @@ def test_best_match_picks_the_likeliest_candidate():
 
 
 def full(**fields):
-    base = {
-        "name": "Ada",
-        "email": None,
-        "phone": None,
-        "company": None,
-        "owner": None,
-        "status": "lead",
-        "tags": [],
-        "attributes": {},
-    }
-    return {**base, **fields}
+    return domain.new_profile(**{"name": "Ada", **fields})
 
 
 def test_merge_fills_the_survivors_gaps_and_unites_tags_and_attributes():

@@ -6,24 +6,16 @@ from crm_common import migrations
 from crm_common.envelope import InvalidEvent
 from crm_common.errors import ValidationFailed
 from crm_common.outbox import OutboxWriter
+from services.customers import domain
 from services.customers.events import CATALOG
 from services.customers.models import OutboxEvent
 from tests.support.fakes import bound_outbox, database_for
 
 
 def created(customer_id):
-    return {
-        "customer_id": customer_id,
-        "name": "Ada",
-        "email": None,
-        "phone": None,
-        "company": None,
-        "owner": None,
-        "status": "lead",
-        "tags": [],
-        "attributes": {},
-        "created_at": "2026-01-31T12:00:00+00:00",
-    }
+    return domain.new_profile(
+        customer_id=customer_id, name="Ada", created_at="2026-01-31T12:00:00+00:00"
+    )
 
 
 @pytest.fixture
