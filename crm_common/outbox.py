@@ -146,6 +146,7 @@ class Outbox(EventDispatcher):
                     len(sent),
                     exc,
                 )
+                return 0  # nothing settled: the relay must not loop on the same rows
         return len(sent)
 
     def mark_published(self, event_ids):

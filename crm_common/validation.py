@@ -2,15 +2,28 @@
 
 import math
 
+UNSTORABLE = "Must not contain NUL characters or unpaired surrogates."
 
-def nul_path(value, path=""):
-    """Where a NUL character hides in `value` (a JSON-like tree), or None.
 
-    PostgreSQL cannot store NUL in text, and no name, email or tag needs one:
-    such input is refused up front rather than failing in the database.
+def storable(text):
+    """False for text no database stores: NUL (PostgreSQL refuses it) or a lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_path(value, path=""):
+    """Where text that cannot be stored hides in `value` (a JSON-like tree), or None.
+
+    No name, email or tag needs such characters: input holding them is
+    refused up front rather than failing in the database.
     """
     if isinstance(value, str):
-        return path or "_schema" if "\x00" in value else None
+        return None if storable(value) else path or "_schema"
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list | tuple):
@@ -18,9 +31,9 @@ def nul_path(value, path=""):
     else:
         return None
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
+        if isinstance(key, str) and not storable(key):
             return path or "_schema"
-        found = nul_path(item, f"{path}.{key}" if path else str(key))
+        found = unstorable_path(item, f"{path}.{key}" if path else str(key))
         if found:
             return found
     return None

@@ -5,7 +5,7 @@ import uuid
 
 from werkzeug.wrappers import Response
 
-from crm_common.validation import nul_path
+from crm_common.validation import unstorable_path
 from gateway import schemas
 from gateway.http import ApiError, api, read_json, read_query, read_upload
 
@@ -148,7 +148,7 @@ def mapping_of(text):
             isinstance(field, str) and field and len(column) <= 200
             for column, field in mapping.items()
         )
-        and nul_path(mapping) is None
+        and unstorable_path(mapping) is None
     ):
         raise ApiError(
             400,

@@ -24,7 +24,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from crm_common.validation import nul_path
+from crm_common.validation import UNSTORABLE, unstorable_path
 
 log = logging.getLogger("gateway.http")
 
@@ -285,11 +285,9 @@ def read_query(request, schema):
 
 
 def load(schema, payload):
-    where = nul_path(payload)
+    where = unstorable_path(payload)
     if where:
-        raise ApiError(
-            400, "The request is not valid.", fields={where: ["Must not contain NUL characters."]}
-        )
+        raise ApiError(400, "The request is not valid.", fields={where: [UNSTORABLE]})
     try:
         return schema.load(payload)
     except ValidationError as exc:

@@ -10,7 +10,7 @@ from gateway import schemas
 from gateway.auth import authenticate, check_admin_token
 from gateway.customers import CustomerEndpoints
 from gateway.http import ApiError, api, read_query
-from gateway.remote import call
+from gateway.remote import call, expiring
 
 READY_TIMEOUT_SECONDS = 2
 SERVICES = ("customers", "pipeline", "interactions", "reports")
@@ -24,18 +24,6 @@ class Redis(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.client
-
-
-class TimedRpcProxy(RpcProxy):
-    """An RPC proxy whose calls expire in the queue when the gateway stops waiting.
-
-    Without it, a call answered 503 (service down) would still run when the
-    service comes back, behind the client's back.
-    """
-
-    def setup(self):
-        super().setup()
-        self.options["expiration"] = self.container.config["CRM_RPC_TIMEOUT"]
 
 
 class AdminToken(DependencyProvider):
@@ -52,16 +40,16 @@ class GatewayService(CustomerEndpoints):
     config = Config()
     admin_token = AdminToken()
     redis = Redis()
-    customers = TimedRpcProxy("customers")
-    pipeline = TimedRpcProxy("pipeline")
-    interactions = TimedRpcProxy("interactions")
-    reports = TimedRpcProxy("reports")
+    customers = RpcProxy("customers")
+    pipeline = RpcProxy("pipeline")
+    interactions = RpcProxy("interactions")
+    reports = RpcProxy("reports")
 
     def rpc(self, service, method, *args, timeout=None, **kwargs):
         """Call a service; 503 if it does not answer within `timeout` (default CRM_RPC_TIMEOUT)."""
-        proxy = getattr(self, service)
+        timeout = timeout or self.config["CRM_RPC_TIMEOUT"]
         return call(
-            proxy, method, *args, timeout=timeout or self.config["CRM_RPC_TIMEOUT"], **kwargs
+            expiring(getattr(self, service), timeout), method, *args, timeout=timeout, **kwargs
         )
 
     def authenticate(self, request):

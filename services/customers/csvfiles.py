@@ -13,6 +13,7 @@ import io
 import json
 import re
 
+from crm_common.validation import storable
 from services.customers import domain
 
 MAX_ROWS = 100_000
@@ -47,8 +48,10 @@ def read(text, mapping=None):
     """(columns, rows, ignored headers): columns are (index, target), rows (line, cells)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    if "\x00" in text:
-        raise FileProblem("The file contains NUL characters: it is not a CSV text file.")
+    if not storable(text):
+        raise FileProblem(
+            "The file contains NUL characters or unpaired surrogates: it is not a CSV text file."
+        )
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)

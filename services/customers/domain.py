@@ -5,8 +5,11 @@ import functools
 import json
 import re
 import unicodedata
+import uuid
 import zlib
 from difflib import SequenceMatcher
+
+from crm_common.validation import storable
 
 STATUSES = ("lead", "prospect", "customer", "churned")
 MAX_TAGS = 50
@@ -66,6 +69,24 @@ def encode_cursor(created_at, customer_id):
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def encode_key_cursor(kind, key):
+    return base64.urlsafe_b64encode(json.dumps([kind, key]).encode()).decode().rstrip("=")
+
+
+def decode_key_cursor(cursor):
+    """(kind, key) of a duplicates page's cursor; ValueError if it was not given out."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        kind, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if not isinstance(kind, int) or isinstance(kind, bool) or not isinstance(key, str) or kind < 0:
+        raise ValueError("invalid cursor")
+    if not storable(key):
+        raise ValueError("invalid cursor")
+    return kind, key
+
+
 def decode_cursor(cursor):
     """(created_at iso string, id) of the last item seen; ValueError if forged."""
     padded = cursor + "=" * (-len(cursor) % 4)
@@ -75,6 +96,7 @@ def decode_cursor(cursor):
         raise ValueError("invalid cursor") from exc
     if not isinstance(created_at, str) or not isinstance(customer_id, str):
         raise ValueError("invalid cursor")
+    uuid.UUID(customer_id)  # ValueError for anything but an id this service gave out
     return created_at, customer_id
 
 
@@ -84,6 +106,7 @@ _WORD = re.compile(r"[^\W_]+")
 _PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]+$")
 _COMPANY_SUFFIXES = {"inc", "ltd", "llc", "gmbh", "plc", "sa", "ag", "bv", "co", "corp", "limited"}
 MAX_TERM_LENGTH = 64
+MAX_KEY_LENGTH = 200
 MIN_PHONE_TAIL = 7
 PROFILE_FIELDS = ("name", "email", "phone", "company", "owner", "status", "tags", "attributes")
 
@@ -127,6 +150,7 @@ def search_terms(name, email, phone, company):
     return {term[:MAX_TERM_LENGTH] for term in terms if term}
 
 
+_DOMAIN = re.compile(r"^[^\W_][\w-]*(\.[\w-]+)+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -142,9 +166,12 @@ def email_terms(email):
     """
     if not email or "@" not in email:
         return set(words(email))
+    email = email.strip(".@")
     local, _, domain_name = email.rpartition("@")
-    domain_name = fold(domain_name)
-    return set(words(local)) | {domain_name, domain_name.split(".")[0]} - {""}
+    labels = [label for label in fold(domain_name).split(".") if label]
+    # Every domain ending but the bare top level: mail.example.com, example.com.
+    suffixes = {".".join(labels[start:]) for start in range(len(labels) - 1)}
+    return set(words(local)) | suffixes | set(labels[:-1])
 
 
 def query_terms(query):
@@ -155,8 +182,18 @@ def query_terms(query):
             return [digits[:MAX_TERM_LENGTH]]
     found = []
     for part in query.split():
-        found.extend(sorted(email_terms(part)) if "@" in part else words(part))
+        if "@" in part:
+            found.extend(sorted(email_terms(part)))
+        elif _DOMAIN.match(part):  # 'example.com' is looked up as written
+            found.append(fold(part))
+        else:
+            found.extend(words(part))
     return [term[:MAX_TERM_LENGTH] for term in dict.fromkeys(found) if term]
+
+
+def term_end(term):
+    """The smallest text above every text that begins with `term` (for a range scan)."""
+    return term + "\U0010ffff"
 
 
 @functools.lru_cache(maxsize=65536)
@@ -165,7 +202,7 @@ def company_key(company):
     tokens = words(company)
     while len(tokens) > 1 and tokens[-1] in _COMPANY_SUFFIXES:
         tokens.pop()
-    return " ".join(tokens) or None
+    return " ".join(tokens)[:MAX_KEY_LENGTH] or None
 
 
 def name_key(name):
@@ -181,7 +218,7 @@ def name_block(name, company):
     """
     key = company_key(company)
     initials = "".join(word[0] for word in sorted(words(name)))
-    return f"{key}|{initials}"[:200] if key and initials else None
+    return f"{key}|{initials}"[:MAX_KEY_LENGTH] if key and initials else None
 
 
 # --- duplicates ----------------------------------------------------------------------------
@@ -263,11 +300,13 @@ def merged_profile(survivor, others):
     for other in others:
         tags.extend(tag for tag in other["tags"] if tag not in tags)
     result["tags"] = tags[:MAX_TAGS]
-    attributes = {}
-    for other in reversed(others):
-        attributes.update(other["attributes"])
-    attributes.update(survivor["attributes"])
-    result["attributes"] = dict(list(attributes.items())[:MAX_ATTRIBUTES])
+    attributes = dict(survivor["attributes"])
+    for other in others:
+        for key, value in other["attributes"].items():
+            if len(attributes) >= MAX_ATTRIBUTES:
+                break
+            attributes.setdefault(key, value)
+    result["attributes"] = attributes
     return result
 
 

@@ -12,9 +12,11 @@ import uuid
 from datetime import timedelta
 
 from marshmallow import ValidationError
+from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common.db import bulk_insert
 from services.customers import csvfiles, domain, store
+from services.customers.exceptions import ConcurrentUpdate
 from services.customers.models import Customer
 from services.customers.schemas import CsvRowInput
 
@@ -42,7 +44,7 @@ class Import:
         self.updated = {}  # id -> (customer, profile before)
         self.rejected = []
         self.duplicates = []
-        self.counts = {"rejected": 0, "duplicates": 0, "updated": 0}
+        self.counts = {"rejected": 0, "duplicates": 0, "updated": 0, "folded": 0}
 
     def run(self, text, mapping=None):
         columns, width, rows, ignored = csvfiles.read(text, mapping)
@@ -53,6 +55,7 @@ class Import:
             "created": len(self.created),
             "updated": self.counts["updated"],
             "unchanged": len(self.updated) - self.counts["updated"],
+            "folded": self.counts["folded"],
             "duplicates": self.counts["duplicates"],
             "rejected": self.counts["rejected"],
             "rejected_rows": self.rejected,
@@ -88,7 +91,9 @@ class Import:
         for line, data in valid:
             email = data.get("email")
             if email in created_by_email:
-                self.created[created_by_email[email]].update(data)
+                # Completes a customer created earlier in the file.
+                self.counts["folded"] += 1
+                fill(self.created[created_by_email[email]], data)
             elif email in by_email:
                 self.update(by_email[email], data)
             elif "name" not in data:
@@ -123,8 +128,10 @@ class Import:
     def update(self, customer, data):
         if customer.id not in self.updated:
             self.updated[customer.id] = (customer, store.profile_of(customer))
-        for field, value in data.items():
-            setattr(customer, field, value)
+        profile = store.profile_of(customer)
+        fill(profile, data)
+        for field in data:
+            setattr(customer, field, profile[field])
 
     def reject(self, line, errors):
         self.counts["rejected"] += 1
@@ -169,16 +176,25 @@ class Import:
             )
             for position, (customer_id, profile) in enumerate(self.created.items())
         ]
+        changed = []
         for customer, before in self.updated.values():
-            diff = domain.changes(before, store.profile_of(customer))
+            profile = store.profile_of(customer)
+            diff = domain.changes(before, profile)
             if not diff:
                 continue
-            self.counts["updated"] += 1
-            profile = store.profile_of(customer)
             for column, value in store.keys_of(profile).items():
                 setattr(customer, column, value)
             customer.updated_at = now
+            changed.append((customer, before, profile, diff))
+        self.counts["updated"] = len(changed)
+        # One flush for all: each changed customer's version moves on by one.
+        try:
             session.flush()
+        except StaleDataError:
+            raise ConcurrentUpdate(
+                "Customers this file updates changed meanwhile; nothing was imported. Retry.",
+            ) from None
+        for customer, before, profile, diff in changed:
             store.unindex(session, customer.id, before)
             store.add_index_rows(session, [(customer.id, profile)])
             events.append(
@@ -190,6 +206,15 @@ class Import:
                 )
             )
         self.outbox.add_many(session, events)
+
+
+def fill(profile, data):
+    """Apply a row to a profile: fields replace, attribute cells add to the attributes."""
+    for field, value in data.items():
+        if field == "attributes":
+            profile["attributes"] = {**profile["attributes"], **value}
+        else:
+            profile[field] = value
 
 
 def group(customers, column):

@@ -12,7 +12,7 @@ from marshmallow import (
     validates,
 )
 
-from crm_common.validation import is_finite_number, nul_path
+from crm_common.validation import UNSTORABLE, is_finite_number, unstorable_path
 from services.customers import domain
 
 # Limits of the stored, normalized text (NFC and lower-casing can lengthen it).
@@ -65,9 +65,9 @@ class CustomerInput(Schema):
     def _refuse_nul_and_trim_email(self, data, **_):
         if not isinstance(data, dict):
             return data
-        where = nul_path(data)
+        where = unstorable_path(data)
         if where:
-            raise ValidationError({where.split(".")[0]: ["Must not contain NUL characters."]})
+            raise ValidationError({where.split(".")[0]: [UNSTORABLE]})
         if isinstance(data.get("email"), str):
             data = {**data, "email": data["email"].strip() or None}
         return data
@@ -95,6 +95,10 @@ class CustomerInput(Schema):
             for field, limit in STORED_LENGTHS.items()
             if data.get(field) and len(data[field]) > limit
         }
+        if any(len(tag) > domain.MAX_TAG_LENGTH for tag in data.get("tags", ())):
+            too_long["tags"] = [
+                f"A tag is longer than {domain.MAX_TAG_LENGTH} characters once normalized."
+            ]
         if too_long:
             raise ValidationError(too_long)
         if "name" in data and not data["name"]:

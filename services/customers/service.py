@@ -131,28 +131,45 @@ class CustomersService(ServiceBase, EventProducer):
 
     @rpc(expected_exceptions=EXPECTED)
     def erase_customer(self, customer_id):
-        """GDPR erasure: personal data goes, here and in this service's event log."""
-        customer = self._changeable(customer_id)
-        before = store.profile_of(customer)
+        """GDPR erasure of a person: the customer and every record merged into it.
+
+        Personal data goes from the records, from the merge history and from
+        this service's event log; anonymous records stay for the reports.
+        Erasing a merged id erases that record alone.
+        """
+        customer = self._get(customer_id)
+        if customer.erased_at:
+            raise CustomerGone(f"Customer {customer.id} was erased.", details={"id": customer.id})
+        merged = self.db.scalars(select(Customer).where(Customer.merged_into == customer.id)).all()
+        people = [customer, *merged]
+        self._lock_keys([store.profile_of(person) for person in people])
         now = utcnow()
-        for field, value in domain.erased_profile().items():
-            setattr(customer, field, value)
-        customer.erased_at = now
-        self._save(customer, before, None)
-        for row in self.db.scalars(
-            select(OutboxEvent).where(OutboxEvent.aggregate_id == customer.id)
-        ):
+        for person in people:
+            before = store.profile_of(person)
+            for field, value in domain.erased_profile().items():
+                setattr(person, field, value)
+            person.erased_at = now
+            self._save(person, None if person.merged_into else before, None)
+        ids = [person.id for person in people]
+        for row in self.db.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_id.in_(ids))):
             row.body = domain.scrubbed_event(row.body)
         for merge in self.db.scalars(
-            select(CustomerMerge).where(CustomerMerge.merged_id == customer.id)
+            select(CustomerMerge).where(
+                CustomerMerge.merged_id.in_(ids) | CustomerMerge.survivor_id.in_(ids)
+            )
         ):
             merge.snapshot = {}
-        self.outbox.add(
+        self.outbox.add_many(
             self.db,
-            "customer_erased",
-            customer.id,
-            customer.version,
-            {"customer_id": customer.id, "erased_at": now.isoformat()},
+            [
+                (
+                    "customer_erased",
+                    person.id,
+                    person.version,
+                    {"customer_id": person.id, "erased_at": now.isoformat()},
+                )
+                for person in people
+            ],
         )
         self.db.commit()
         return _output.dump(customer)
@@ -227,18 +244,19 @@ class CustomersService(ServiceBase, EventProducer):
 
     @rpc(expected_exceptions=EXPECTED)
     def find_duplicates(self, query=None):
-        """Likely duplicate pairs among active customers, most likely first."""
+        """Likely duplicate pairs among active customers, a group of customers at a time."""
         params = load(DuplicatesQuery(), query)
-        start = self._offset(params["cursor"])
-        pairs = store.duplicate_pairs(self.db)
-        page = pairs[start : start + params["limit"]]
-        end = start + len(page)
+        try:
+            after = domain.decode_key_cursor(params["cursor"]) if params["cursor"] else None
+        except ValueError:
+            raise InvalidCustomer("Invalid cursor.", {"cursor": ["Invalid cursor."]}) from None
+        page, next_key = store.duplicate_pairs(self.db, params["limit"], after)
         return {
             "items": [
                 {"score": score, "matched": matched, "customers": _output.dump([a, b], many=True)}
                 for score, matched, a, b in page
             ],
-            "next_cursor": str(end) if end < len(pairs) else None,
+            "next_cursor": domain.encode_key_cursor(*next_key) if next_key else None,
         }
 
     @rpc(expected_exceptions=EXPECTED)
@@ -252,6 +270,15 @@ class CustomersService(ServiceBase, EventProducer):
             )
         survivor = self._changeable(survivor_id)
         others = [self._changeable(merge_id) for merge_id in merge_ids]
+        # Buckets first, then ids, each in one order: crossed merges wait, not deadlock.
+        self._lock_keys([store.profile_of(person) for person in (survivor, *others)])
+        for customer_id in sorted([survivor.id, *merge_ids]):
+            lock_for(self.db, f"customers:id:{customer_id}")
+        self.db.refresh(survivor)
+        for other in others:
+            self.db.refresh(other)
+            if other.merged_into or other.erased_at:
+                self._changeable(other.id)  # changed while we waited: say how
         before = store.profile_of(survivor)
         after = domain.merged_profile(before, [store.profile_of(other) for other in others])
         diff = domain.changes(before, after)
@@ -266,13 +293,14 @@ class CustomersService(ServiceBase, EventProducer):
                     snapshot=store.profile_of(other),
                 )
             )
-            other.merged_into = survivor.id
-            self._save(other, store.profile_of(other), None)
-        # Customers merged into the merged ones now resolve to the survivor in one step.
+            store.unindex(self.db, other.id, store.profile_of(other))
+        # Merged customers leave without a version of their own moving (they emit no
+        # event); those merged into them now resolve to the survivor in one step.
         self.db.execute(
             update(Customer)
-            .where(Customer.merged_into.in_(merge_ids))
-            .values(merged_into=survivor.id)
+            .where(Customer.id.in_(merge_ids) | Customer.merged_into.in_(merge_ids))
+            .values(merged_into=survivor.id, company_key=None, name_block=None, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
         self._change(survivor, before, after, diff)
         self.outbox.add(
@@ -371,14 +399,6 @@ class CustomersService(ServiceBase, EventProducer):
             return last.astimezone(UTC), customer_id
         except (ValueError, OverflowError):
             raise InvalidCustomer("Invalid cursor.", {"cursor": ["Invalid cursor."]}) from None
-
-    @staticmethod
-    def _offset(cursor):
-        if cursor is None:
-            return 0
-        if not cursor.isdigit() or len(cursor) > 9:
-            raise InvalidCustomer("Invalid cursor.", {"cursor": ["Invalid cursor."]})
-        return int(cursor)
 
 
 def apply_segment(session, envelope):

@@ -42,7 +42,7 @@ def unindex(session, customer_id, before):
     with a migration that rebuilds the search rows.
     """
     session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
-    terms = sorted(terms_of(before))
+    terms = sorted(terms_of(before)) if before else []
     if terms:
         session.execute(
             delete(CustomerTerm).where(
@@ -74,13 +74,16 @@ def search(session, params, limit=None, after_row=None):
     query = (params.get("q") or "").strip()
     if domain.is_email(query):
         statement = statement.where(Customer.email == domain.normalize_email(query))
-    else:
-        for term in domain.query_terms(query):
+    elif query:
+        terms = domain.query_terms(query)
+        if not terms:  # punctuation alone matches no word, so no customer
+            return []
+        for term in terms:
             # Every word of the query begins some word of the customer's.
             statement = statement.where(
                 Customer.id.in_(
                     select(CustomerTerm.customer_id).where(
-                        CustomerTerm.term >= term, CustomerTerm.term < term + "\uffff"
+                        CustomerTerm.term >= term, CustomerTerm.term < domain.term_end(term)
                     )
                 )
             )
@@ -113,21 +116,26 @@ def after(created_at, customer_id):
 
 
 def candidates(session, profile, exclude=()):
-    """Active customers sharing a duplicate key with `profile`."""
-    keys = []
-    if profile.get("email"):
-        keys.append(Customer.email == profile["email"])
-    if profile.get("phone"):
-        keys.append(Customer.phone == profile["phone"])
-    block = domain.name_block(profile.get("name"), profile.get("company"))
-    if block:
-        keys.append(Customer.name_block == block)
-    if not keys:
-        return []
-    statement = select(Customer).where(ACTIVE, or_(*keys))
-    if exclude:
-        statement = statement.where(Customer.id.not_in(list(exclude)))
-    return session.scalars(statement.limit(MAX_GROUP * len(keys))).all()
+    """Active customers sharing a duplicate key with `profile`.
+
+    One query per key, each with its own limit, so a crowded name block can
+    never push an email or phone match out of the answer.
+    """
+    keys = [
+        (Customer.email, profile.get("email")),
+        (Customer.phone, profile.get("phone")),
+        (Customer.name_block, domain.name_block(profile.get("name"), profile.get("company"))),
+    ]
+    found = {}
+    for column, value in keys:
+        if not value:
+            continue
+        statement = select(Customer).where(ACTIVE, column == value)
+        if exclude:
+            statement = statement.where(Customer.id.not_in(list(exclude)))
+        for customer in session.scalars(statement.order_by(Customer.created_at).limit(MAX_GROUP)):
+            found.setdefault(customer.id, customer)
+    return list(found.values())
 
 
 def by_keys(session, column, values):
@@ -140,35 +148,60 @@ def by_keys(session, column, values):
     return found
 
 
-def duplicate_pairs(session):
-    """Every likely duplicate pair among active customers: [(score, fields, a, b)], best first.
+BLOCKING_KEYS = ("email", "phone", "name_block")
+GROUPS_PER_QUERY = 200
 
-    Only customers sharing a blocking key (email, phone, name block) are
-    compared, so the scan grows with the groups, not with all pairs.
+
+def duplicate_pairs(session, limit, after=None):
+    """Likely duplicate pairs among active customers, one group of customers at a time.
+
+    Customers are compared only within a group sharing a blocking key
+    (email, then phone, then name block), so the work grows with the groups,
+    not with all pairs, and a page reads only the groups it needs: about
+    `limit` pairs, then the key to resume after. `after` is such a key,
+    (index in BLOCKING_KEYS, value). Returns ([(score, fields, a, b)], next key or None).
     """
-    pairs = {}
-    for column in (Customer.email, Customer.phone, Customer.name_block):
-        shared = (
-            select(column)
-            .where(ACTIVE, column.is_not(None))
-            .group_by(column)
+    pairs = []
+    kind, value = after if after else (0, None)
+    while kind < len(BLOCKING_KEYS):
+        column = getattr(Customer, BLOCKING_KEYS[kind])
+        shared = select(column).where(ACTIVE, column.is_not(None))
+        if value is not None:
+            shared = shared.where(column > value)
+        keys = session.scalars(
+            shared.group_by(column)
             .having(func.count() > 1)
-        )
-        members = session.scalars(
-            select(Customer).where(ACTIVE, column.in_(shared)).order_by(column, Customer.created_at)
+            .order_by(column)
+            .limit(GROUPS_PER_QUERY)
         ).all()
-        for _, group in itertools.groupby(
-            members, key=lambda customer: getattr(customer, column.key)
+        if not keys:
+            kind, value = kind + 1, None
+            continue
+        for key in keys:
+            pairs.extend(group_pairs(session, kind, column, key))
+            if len(pairs) >= limit:
+                return pairs, (kind, key)
+        value = keys[-1]
+    return pairs, None
+
+
+def group_pairs(session, kind, column, key):
+    """The likely pairs in one group, best first; pairs sharing an earlier key are skipped."""
+    members = session.scalars(
+        select(Customer).where(ACTIVE, column == key).order_by(Customer.created_at).limit(MAX_GROUP)
+    ).all()
+    found = []
+    for first, second in itertools.combinations(members, 2):
+        earlier = BLOCKING_KEYS[:kind]
+        if any(
+            getattr(first, name) and getattr(first, name) == getattr(second, name)
+            for name in earlier
         ):
-            group = list(group)[:MAX_GROUP]
-            for first, second in itertools.combinations(group, 2):
-                key = (first.id, second.id)
-                if key in pairs:
-                    continue
-                score, fields = domain.match(profile_of(first), profile_of(second))
-                if score >= domain.DUPLICATE_THRESHOLD:
-                    pairs[key] = (score, fields, first, second)
-    return sorted(pairs.values(), key=lambda pair: (-pair[0], pair[2].id, pair[3].id))
+            continue
+        score, fields = domain.match(profile_of(first), profile_of(second))
+        if score >= domain.DUPLICATE_THRESHOLD:
+            found.append((score, fields, first, second))
+    return sorted(found, key=lambda pair: -pair[0])
 
 
 def profile_of(customer):

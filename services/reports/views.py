@@ -73,7 +73,8 @@ def touch(session, view, occurred_at):
 def customers_by_status_owner(session):
     rows = session.execute(
         select(CustomerFact.status, CustomerFact.owner, func.count())
-        .where(CustomerFact.status.is_not(None), CustomerFact.merged_into.is_(None))
+        # Counted once its creation arrived, whatever came before it.
+        .where(CustomerFact.created_at.is_not(None), CustomerFact.merged_into.is_(None))
         .group_by(CustomerFact.status, CustomerFact.owner)
         .order_by(CustomerFact.status, CustomerFact.owner.asc().nulls_first())
     ).all()

@@ -320,3 +320,91 @@ def test_an_imported_row_matching_nobody_can_be_let_through(rpc):
     rpc.customers.create_customer({"name": "Ada Lovelace", "company": "Engines"})
     result = rpc.customers.import_customers("name,company\nLovelace Ada,Engines\n", None, True)
     assert (result["created"], result["duplicates"]) == (1, 0)
+
+
+def test_an_email_match_is_found_however_crowded_the_name_block(rpc):
+    for number in range(60):  # one name block (company Acme, initials "j s") crowded
+        rpc.customers.create_customer({"name": f"J{number} S{number}", "company": "Acme"}, True)
+    owner = rpc.customers.create_customer({"name": "Other Person", "email": "dup@x.io"})
+    refused = error_of(
+        lambda: rpc.customers.create_customer(
+            {"name": "Jay Sun", "company": "Acme", "email": "dup@x.io"}
+        )
+    )
+    assert owner["id"] in refused and "email" in refused
+
+
+def test_erasing_a_survivor_erases_what_was_merged_into_it(rpc):
+    ada = rpc.customers.create_customer({"name": "Ada Lovelace", "email": "ada@x.io"})
+    other = rpc.customers.create_customer({"name": "Countess Lovelace", "phone": "+442079460958"})
+    rpc.customers.merge_customers(ada["id"], {"merge_ids": [other["id"]]})
+    assert rpc.customers.get_customer(other["id"])["version"] == 2  # the survivor's
+    assert [e["sequence"] for e in events(rpc, other["id"])] == [1]  # no version moved silently
+    rpc.customers.erase_customer(ada["id"])
+    held = str(rpc.customers.customer_data(ada["id"])) + str(
+        rpc.customers.customer_data(other["id"])
+    )
+    for personal in ("Lovelace", "ada@x.io", "2079460958", "Countess"):
+        assert personal not in held
+    assert [e["event_type"] for e in events(rpc, other["id"])] == [
+        "customer_created",
+        "customer_erased",
+    ]
+
+
+def test_import_updates_move_each_version_by_one_and_add_attributes(rpc):
+    people = [
+        rpc.customers.create_customer(
+            {"name": f"P{n}", "email": f"p{n}@x.io", "attributes": {"plan": "a"}}
+        )
+        for n in range(3)
+    ]
+    text = "email,status,attributes.region\n" + "".join(
+        f"p{n}@x.io,customer,eu\n" for n in range(3)
+    )
+    text += "new@x.io,lead,\n"  # a new customer without a name: rejected
+    result = rpc.customers.import_customers(text, None, False)
+    assert (result["updated"], result["rejected"]) == (3, 1)
+    for person in people:
+        assert [e["sequence"] for e in events(rpc, person["id"])] == [1, 2]
+        customer = rpc.customers.get_customer(person["id"])
+        assert (customer["version"], customer["attributes"]) == (2, {"plan": "a", "region": "eu"})
+
+
+def test_rows_repeating_an_email_complete_one_customer_and_are_counted(rpc):
+    result = rpc.customers.import_customers(
+        "name,email,phone\nAda,ada@x.io,\nAda L.,ada@x.io,+442079460958\n", None, False
+    )
+    assert (result["created"], result["folded"]) == (1, 1)
+    [ada] = rpc.customers.list_customers({})["items"]
+    assert (ada["name"], ada["phone"]) == ("Ada L.", "+442079460958")
+
+
+def test_search_by_domain_and_by_punctuation(rpc):
+    rpc.customers.create_customer({"name": "Bob", "email": "bob@mail.example.com"})
+    rpc.customers.create_customer({"name": "Eve", "email": "eve@other.org"})
+    assert names(rpc.customers.list_customers({"q": "example.com"})) == ["Bob"]
+    assert names(rpc.customers.list_customers({"q": "example"})) == ["Bob"]
+    assert names(rpc.customers.list_customers({"q": "!!!"})) == []
+    assert names(rpc.customers.list_customers({"q": "@"})) == []
+
+
+def test_the_duplicates_scan_pages_through_every_group_once(rpc):
+    pairs = set()
+    for number in range(5):  # five pairs sharing a phone each, one also sharing an email
+        email = "same@x.io" if number == 0 else None
+        first = rpc.customers.create_customer(
+            {"name": f"First {number}", "phone": f"+4420794600{number:02d}", "email": email}
+        )
+        second = rpc.customers.create_customer(
+            {"name": f"Second {number}", "phone": f"+4420794600{number:02d}", "email": email}, True
+        )
+        pairs.add(frozenset((first["id"], second["id"])))
+    seen, cursor = [], None
+    while True:
+        page = rpc.customers.find_duplicates({"limit": 2, **({"cursor": cursor} if cursor else {})})
+        seen.extend(frozenset(c["id"] for c in item["customers"]) for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen, key=sorted) == sorted(pairs, key=sorted)  # each pair once, none missed

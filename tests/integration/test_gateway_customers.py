@@ -219,3 +219,30 @@ def test_customers_imported_show_up_in_the_report(client):
     wait_for(
         lambda: client.get("/api/v1/reports/customers").json()["total"] == 2, message="the report"
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "\\ud800 X"}',  # an unpaired surrogate: no database stores it
+        '{"name": "Ada", "tags": ["' + "\\u0130" * 50 + '"]}',  # twice as long once lower-cased
+    ],
+)
+def test_text_no_column_can_hold_is_400(client, body):
+    response = client.request("POST", BASE, data=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "VALIDATION_ERROR")
+
+
+def test_a_forged_duplicates_cursor_is_400(client):
+    for cursor in ("%C2%B2", "WzEsIDJd", "bnVsbA"):
+        assert_error(client.get(f"{BASE}/duplicates?cursor={cursor}"), 400, "VALIDATION_ERROR")
+
+
+def test_a_company_whose_key_grows_when_folded_is_still_stored(client):
+    response = client.request(
+        "POST",
+        BASE,
+        data='{"name": "Ada", "company": "' + "\\u00df" * 200 + '"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text

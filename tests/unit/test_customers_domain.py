@@ -35,9 +35,11 @@ def test_tags_are_lowercased_and_unique_in_first_seen_order():
 
 def test_cursor_round_trips_and_rejects_forgeries():
     created_at = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
-    cursor = domain.encode_cursor(created_at, "c-1")
-    assert domain.decode_cursor(cursor) == (created_at.isoformat(), "c-1")
-    for forged in ("forged", "WzEsIDJd", "bnVsbA"):
+    customer_id = "0b5c3d0e-8f7a-4c2e-9d1b-2a3f4e5d6c7b"
+    cursor = domain.encode_cursor(created_at, customer_id)
+    assert domain.decode_cursor(cursor) == (created_at.isoformat(), customer_id)
+    forged_id = domain.encode_cursor(created_at, "not\x00an-id")
+    for forged in ("forged", "WzEsIDJd", "bnVsbA", forged_id):
         with pytest.raises(ValueError):
             domain.decode_cursor(forged)
 

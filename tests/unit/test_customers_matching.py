@@ -176,3 +176,14 @@ def test_an_erased_customers_events_keep_no_personal_data():
         "status": "lead",
         "tags": [],
     }
+
+
+def test_merge_never_drops_the_survivors_own_attributes():
+    survivor = full(attributes={f"s{n}": n for n in range(50)})
+    other = full(attributes={f"o{n}": n for n in range(50)})
+    assert domain.merged_profile(survivor, [other])["attributes"] == survivor["attributes"]
+
+
+def test_a_prefix_range_ends_above_every_longer_word():
+    for word in ("ada", "山𠮷", "zzz\uffff"):
+        assert word[:1] <= word < domain.term_end(word[:1])

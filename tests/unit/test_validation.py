@@ -1,6 +1,6 @@
 import pytest
 
-from crm_common.validation import is_finite_number, nul_path
+from crm_common.validation import is_finite_number, unstorable_path
 
 
 @pytest.mark.parametrize(
@@ -14,8 +14,8 @@ from crm_common.validation import is_finite_number, nul_path
         ([1, None, True], None),
     ],
 )
-def test_nul_path_points_at_the_field(value, path):
-    assert nul_path(value) == path
+def test_unstorable_path_points_at_the_field(value, path):
+    assert unstorable_path(value) == path
 
 
 @pytest.mark.parametrize(
