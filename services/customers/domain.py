@@ -64,40 +64,45 @@ def normalize_tags(tags):
     return seen
 
 
-def encode_cursor(created_at, customer_id):
-    raw = json.dumps([created_at.isoformat(), customer_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _token(pair):
+    return base64.urlsafe_b64encode(json.dumps(pair).encode()).decode().rstrip("=")
 
 
-def encode_key_cursor(kind, key):
-    return base64.urlsafe_b64encode(json.dumps([kind, key]).encode()).decode().rstrip("=")
-
-
-def decode_key_cursor(cursor):
-    """(kind, key) of a duplicates page's cursor; ValueError if it was not given out."""
+def _untoken(cursor):
+    """The two values a cursor carries; ValueError for anything not made by _token."""
     padded = cursor + "=" * (-len(cursor) % 4)
     try:
-        kind, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        first, second = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError) as exc:
         raise ValueError("invalid cursor") from exc
-    if not isinstance(kind, int) or isinstance(kind, bool) or not isinstance(key, str) or kind < 0:
+    if not isinstance(second, str) or not storable(second):
         raise ValueError("invalid cursor")
-    if not storable(key):
-        raise ValueError("invalid cursor")
-    return kind, key
+    return first, second
+
+
+def encode_cursor(created_at, customer_id):
+    return _token([created_at.isoformat(), customer_id])
 
 
 def decode_cursor(cursor):
     """(created_at iso string, id) of the last item seen; ValueError if forged."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        created_at, customer_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
-        raise ValueError("invalid cursor") from exc
-    if not isinstance(created_at, str) or not isinstance(customer_id, str):
+    created_at, customer_id = _untoken(cursor)
+    if not isinstance(created_at, str):
         raise ValueError("invalid cursor")
     uuid.UUID(customer_id)  # ValueError for anything but an id this service gave out
     return created_at, customer_id
+
+
+def encode_key_cursor(kind, key):
+    return _token([kind, key])
+
+
+def decode_key_cursor(cursor):
+    """(kind, key) of a duplicates page's cursor; ValueError if it was not given out."""
+    kind, key = _untoken(cursor)
+    if not isinstance(kind, int) or isinstance(kind, bool) or kind < 0:
+        raise ValueError("invalid cursor")
+    return kind, key
 
 
 # --- search and matching keys -------------------------------------------------------------
