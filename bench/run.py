@@ -27,7 +27,6 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -44,6 +43,7 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from bench import customers  # noqa: E402
 from crm_common.config import from_env  # noqa: E402
 from crm_common.envelope import make_envelope  # noqa: E402
+from tests.support.waiting import free_port, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -110,14 +110,6 @@ class Services:
     def stop_all(self):
         for name in list(self.processes):
             self.stop(name)
-
-
-def wait_for(predicate, timeout=60, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark step did not finish in time")
-        time.sleep(interval)
 
 
 def answers(rpc, service):
@@ -243,7 +235,7 @@ def run(args, vhost, services, config):
     services.start("reports")
     services.start("customers")
     with ClusterRpcProxy(config) as rpc:
-        wait_for(lambda: answers(rpc, "reports") and answers(rpc, "customers"))
+        wait_for(lambda: answers(rpc, "reports") and answers(rpc, "customers"), timeout=60)
 
         # The backlog: reports' queue exists, the service is down, events pile up.
         services.stop("reports")
@@ -252,7 +244,7 @@ def run(args, vhost, services, config):
         # Timed from the first event applied, so the process's start-up is not counted.
         wait_for(lambda: answers(rpc, "reports") and applied(rpc) > 0, timeout=120, interval=0.01)
         first, started = applied(rpc), time.perf_counter()
-        wait_for(lambda: applied(rpc) >= args.events, timeout=600)
+        wait_for(lambda: applied(rpc) >= args.events, timeout=600, interval=0.05)
         figures["events_applied_per_s"] = (args.events - first) / (time.perf_counter() - started)
 
         figures["rpc_health_per_s"] = rpc_rate(rpc, lambda r, n: r.customers.health(), args.calls)
@@ -270,7 +262,7 @@ def customers_at_size(args, services, config):
     """Import `args.customers` rows through the gateway, then search among them."""
     base_url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
     services.start("gateway")
-    wait_for(lambda: gateway_ready(base_url), timeout=60)
+    wait_for(lambda: gateway_ready(base_url), timeout=60, interval=0.05)
     figures = {"sqlite_insert_rows_per_s": customers.sqlite_insert_rate(args.customers)}
     text = customers.generate_csv(args.customers)
     figures["import_rows_per_s"], result = customers.import_rate(base_url, BENCH_TOKEN, text)
@@ -292,12 +284,6 @@ def gateway_ready(base_url):
         return requests.get(f"{base_url}/health", timeout=2).status_code == 200
     except requests.RequestException:
         return False
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 ROWS = [

@@ -116,6 +116,11 @@ MIN_PHONE_TAIL = 7
 PROFILE_FIELDS = ("name", "email", "phone", "company", "owner", "status", "tags", "attributes")
 
 
+def created_data(customer_id, profile, created_at):
+    """The data of customer_created for a new customer's profile."""
+    return {"customer_id": customer_id, "created_at": created_at.isoformat(), **profile}
+
+
 def new_profile(**fields):
     """A profile with every field, the ones not given at their defaults."""
     return {

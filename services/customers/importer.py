@@ -172,7 +172,7 @@ class Import:
                 "customer_created",
                 customer_id,
                 1,
-                created_data(customer_id, profile, now + timedelta(microseconds=position)),
+                domain.created_data(customer_id, profile, now + timedelta(microseconds=position)),
             )
             for position, (customer_id, profile) in enumerate(self.created.items())
         ]
@@ -224,7 +224,3 @@ def group(customers, column):
             {**store.profile_of(customer), "id": customer.id}
         )
     return grouped
-
-
-def created_data(customer_id, profile, now):
-    return {"customer_id": customer_id, "created_at": now.isoformat(), **profile}

@@ -91,7 +91,7 @@ class CustomersService(ServiceBase, EventProducer):
             "customer_created",
             customer.id,
             customer.version,
-            {"customer_id": customer.id, "created_at": now.isoformat(), **data},
+            domain.created_data(customer.id, data, now),
         )
         self.db.commit()
         return _output.dump(customer)
