@@ -42,3 +42,7 @@ class Conflict(ServiceError):
 
 class InvalidTransition(ServiceError):
     """The record's state does not allow that step."""
+
+
+class Unavailable(ServiceError):
+    """Something the service depends on (another service, its database) cannot answer now."""

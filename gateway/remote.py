@@ -21,6 +21,8 @@ REMOTE_ERRORS = {
     "crm_common.errors.NotFound": 404,
     "crm_common.errors.Conflict": 409,
     "crm_common.errors.InvalidTransition": 422,
+    "crm_common.errors.Unavailable": 503,
+    "crm_common.customer_refs.UnknownCustomer": 400,
     "services.customers.exceptions.InvalidCustomer": 400,
     "services.customers.exceptions.CustomerNotFound": 404,
     "services.customers.exceptions.DuplicateCustomer": 409,

@@ -105,6 +105,21 @@ class CustomersService(ServiceBase, EventProducer):
             return {**_output.dump(survivor), "resolved_from": customer.id}
         return _output.dump(customer)
 
+    @rpc
+    def resolve_customer(self, customer_id):
+        """For services filing records under a customer: `{"id", "state"}`, never an error.
+
+        `id` is the customer's, or its survivor's if it was merged; `state` is
+        active, erased or missing (unknown id).
+        """
+        try:
+            customer = self._get(str(uuid.UUID(str(customer_id))))
+            if customer.merged_into:
+                customer = self._get(customer.merged_into)
+        except (ValueError, CustomerNotFound):
+            return {"id": None, "state": "missing"}
+        return {"id": customer.id, "state": "erased" if customer.erased_at else "active"}
+
     @rpc(expected_exceptions=EXPECTED)
     def update_customer(self, customer_id, payload, allow_duplicate=False):
         """Change the fields given; emits customer_updated with {field: [old, new]}."""

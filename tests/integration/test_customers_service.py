@@ -152,6 +152,19 @@ def test_merge_folds_customers_into_the_survivor(rpc):
     )
 
 
+def test_resolve_customer_tells_other_services_where_records_belong(rpc):
+    ada = rpc.customers.create_customer({"name": "Ada Lovelace"})
+    twin = rpc.customers.create_customer({"name": "Ada L."}, True)
+    gone = rpc.customers.create_customer({"name": "Gone Person"})
+    rpc.customers.merge_customers(ada["id"], {"merge_ids": [twin["id"]]}, "admin")
+    rpc.customers.erase_customer(gone["id"])
+    assert rpc.customers.resolve_customer(ada["id"]) == {"id": ada["id"], "state": "active"}
+    assert rpc.customers.resolve_customer(twin["id"]) == {"id": ada["id"], "state": "active"}
+    assert rpc.customers.resolve_customer(gone["id"]) == {"id": gone["id"], "state": "erased"}
+    for unknown in ("5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a", "not-an-id", None, 7):
+        assert rpc.customers.resolve_customer(unknown) == {"id": None, "state": "missing"}
+
+
 @pytest.mark.parametrize(
     "payload",
     [

@@ -6,6 +6,7 @@ import eventlet
 import pytest
 from nameko.exceptions import RemoteError, UnknownService, deserialize, serialize
 
+import crm_common
 import services
 from crm_common.errors import ServiceError
 from gateway.http import ApiError
@@ -14,12 +15,22 @@ from services.customers.exceptions import DuplicateCustomer
 
 
 def declared_service_errors():
-    for module_info in pkgutil.walk_packages(services.__path__, "services."):
-        if module_info.name.endswith(".exceptions"):
-            module = importlib.import_module(module_info.name)
-            for _, cls in inspect.getmembers(module, inspect.isclass):
-                if issubclass(cls, ServiceError) and cls.__module__ == module.__name__:
-                    yield f"{cls.__module__}.{cls.__qualname__}"
+    """Every ServiceError the services' exceptions modules and the shared package declare."""
+    modules = [
+        module_info.name
+        for module_info in pkgutil.walk_packages(services.__path__, "services.")
+        if module_info.name.endswith(".exceptions")
+    ]
+    modules += [f"crm_common.{info.name}" for info in pkgutil.iter_modules(crm_common.__path__)]
+    for name in modules:
+        module = importlib.import_module(name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, ServiceError)
+                and cls is not ServiceError
+                and cls.__module__ == module.__name__
+            ):
+                yield f"{cls.__module__}.{cls.__qualname__}"
 
 
 def test_every_error_a_service_declares_has_an_http_status():
