@@ -14,6 +14,8 @@ SERVICES = ("customers", "pipeline", "interactions", "reports")
 DEFAULTS = {
     "CRM_AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
     "CRM_REDIS_URL": "redis://127.0.0.1:6379/0",
+    # Every key the gateway writes in Redis starts with this: systems can share a server.
+    "CRM_REDIS_PREFIX": "crm",
     "CRM_DATA_DIR": "data",
     "CRM_GATEWAY_ADDRESS": "127.0.0.1:8000",
     "CRM_ADMIN_TOKEN": "",

@@ -46,3 +46,7 @@ class InvalidTransition(ServiceError):
 
 class Unavailable(ServiceError):
     """Something the service depends on (another service, its database) cannot answer now."""
+
+
+class Forbidden(ServiceError):
+    """The caller may not do this to this record (not its owner, for one)."""

@@ -18,7 +18,7 @@ class CustomerEndpoints:
 
     @api("POST", BASE)
     def create_customer(self, request):
-        self.authenticate(request)
+        self.authenticate(request, "customers:write")
         options = read_query(request, schemas.CreateOptions())
         payload = read_json(request, schemas.CustomerCreate())
         customer = self.rpc("customers", "create_customer", payload, options["allow_duplicate"])
@@ -26,13 +26,13 @@ class CustomerEndpoints:
 
     @api("GET", BASE)
     def list_customers(self, request):
-        self.authenticate(request)
+        self.authenticate(request, "customers:read")
         return self.rpc("customers", "list_customers", read_query(request, schemas.CustomerList()))
 
     @api("GET", f"{BASE}/export")
     def export_customers(self, request):
         """The (filtered) list as CSV, every match."""
-        self.authenticate(request)
+        self.authenticate(request, "customers:export")
         filters = read_query(request, schemas.CustomerFilters())
         text = self.rpc(
             "customers", "export_customers", filters, timeout=self.config["CRM_IMPORT_TIMEOUT"]
@@ -46,7 +46,7 @@ class CustomerEndpoints:
     @api("POST", f"{BASE}/import", max_body="CRM_MAX_IMPORT_BYTES")
     def import_customers(self, request):
         """A CSV file as the body (text/csv) or as the form field `file` (multipart/form-data)."""
-        self.authenticate(request)
+        self.authenticate(request, "customers:write")
         options = read_query(request, schemas.ImportOptions())
         if request.mimetype not in (
             "text/csv",
@@ -78,17 +78,17 @@ class CustomerEndpoints:
 
     @api("GET", f"{BASE}/duplicates")
     def find_duplicates(self, request):
-        self.authenticate(request)
+        self.authenticate(request, "customers:read")
         return self.rpc("customers", "find_duplicates", read_query(request, schemas.Page()))
 
     @api("GET", f"{BASE}/<string:customer_id>")
     def get_customer(self, request, customer_id):
-        self.authenticate(request)
+        self.authenticate(request, "customers:read")
         return self.rpc("customers", "get_customer", canonical_id(customer_id, "customer"))
 
     @api("PATCH", f"{BASE}/<string:customer_id>")
     def update_customer(self, request, customer_id):
-        self.authenticate(request)
+        self.authenticate(request, "customers:write")
         options = read_query(request, schemas.CreateOptions())
         payload = read_json(request, schemas.CustomerPatch())
         return self.rpc(
@@ -102,18 +102,18 @@ class CustomerEndpoints:
     @api("DELETE", f"{BASE}/<string:customer_id>")
     def erase_customer(self, request, customer_id):
         """GDPR erasure: the record stays, anonymous, for the reports."""
-        self.authenticate(request)
+        self.authenticate(request, "customers:admin")
         return self.rpc("customers", "erase_customer", canonical_id(customer_id, "customer"))
 
     @api("GET", f"{BASE}/<string:customer_id>/data")
     def customer_data(self, request, customer_id):
         """Everything held about one customer (GDPR access request)."""
-        self.authenticate(request)
+        self.authenticate(request, "customers:admin")
         return self.rpc("customers", "customer_data", canonical_id(customer_id, "customer"))
 
     @api("POST", f"{BASE}/<string:customer_id>/merge")
     def merge_customers(self, request, customer_id):
-        principal = self.authenticate(request)
+        principal = self.authenticate(request, "customers:admin")
         body = read_json(request, schemas.MergeBody())
         payload = {"merge_ids": [str(merge_id) for merge_id in body["merge_ids"]]}
         return self.rpc(

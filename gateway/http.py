@@ -74,6 +74,8 @@ class ApiError(Exception):
 
 
 def json_response(status, body, headers=None):
+    if status == 204:
+        return Response(status=204, headers=headers)
     return Response(
         json.dumps(body, separators=(",", ":"), allow_nan=False),
         status=status,

@@ -22,6 +22,7 @@ REMOTE_ERRORS = {
     "crm_common.errors.Conflict": 409,
     "crm_common.errors.InvalidTransition": 422,
     "crm_common.errors.Unavailable": 503,
+    "crm_common.errors.Forbidden": 403,
     "crm_common.customer_refs.UnknownCustomer": 400,
     "services.customers.exceptions.InvalidCustomer": 400,
     "services.customers.exceptions.CustomerNotFound": 404,
@@ -29,18 +30,33 @@ REMOTE_ERRORS = {
     "services.customers.exceptions.ConcurrentUpdate": 409,
     "services.customers.exceptions.CustomerGone": 422,
     "services.customers.exceptions.InvalidImport": 400,
+    "services.pipeline.exceptions.InvalidDeal": 400,
+    "services.pipeline.exceptions.InvalidPipeline": 400,
+    "services.pipeline.exceptions.DealNotFound": 404,
+    "services.pipeline.exceptions.PipelineNotFound": 404,
+    "services.pipeline.exceptions.InvalidStageTransition": 422,
+    "services.pipeline.exceptions.StageInUse": 409,
+    "services.pipeline.exceptions.PipelineNameTaken": 409,
+    "services.pipeline.exceptions.ConcurrentDealUpdate": 409,
+    "services.pipeline.exceptions.NotDealOwner": 403,
 }
 
 
 class RemoteServiceError(ApiError):
     """A service's `ServiceError`, rebuilt from the args Nameko carried back."""
 
-    def __init__(self, status, message="", fields=None, details=None):
-        super().__init__(status, message, fields=fields, **(details or {}))
+    def __init__(self, status, message="", fields=None, details=None, *, exc_type=None):
+        super().__init__(status, message, fields=fields)
+        # Set apart from the keywords: a detail may be called "status" too.
+        self.details = details or {}
+        # The service's name for the error, as nameko's RemoteError has it.
+        self.exc_type = exc_type
 
 
 for _path, _status in REMOTE_ERRORS.items():
-    nameko_exceptions.registry[_path] = functools.partial(RemoteServiceError, _status)
+    nameko_exceptions.registry[_path] = functools.partial(
+        RemoteServiceError, _status, exc_type=_path.rsplit(".", 1)[-1]
+    )
 
 
 def expiring(proxy, seconds):

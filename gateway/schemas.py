@@ -7,6 +7,8 @@ required fields, unknown fields, and the query parameters each list takes.
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from gateway.auth import ROLES
+
 CUSTOMER_STATUSES = ("lead", "prospect", "customer", "churned")
 
 
@@ -62,4 +64,93 @@ class CustomerFilters(StrictSchema):
 
 
 class CustomerList(Page, CustomerFilters):
+    pass
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+class TokenRequest(StrictSchema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    # Who the token speaks for: a deal's owner, a ticket's assignee.
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    expires_in_days = fields.Integer(validate=validate.Range(min=1, max=3650))
+
+
+# --- pipelines and deals --------------------------------------------------------------------
+
+DEAL_STATUSES = ("open", "won", "lost")
+
+
+class Amount(fields.Decimal):
+    """Money as decimal text ("1234.50") or a JSON number, never true/false; sent on as text."""
+
+    def __init__(self, **kwargs):
+        super().__init__(as_string=True, allow_nan=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return str(super()._deserialize(value, attr, data, **kwargs))
+
+
+class StageInput(StrictSchema):
+    id = fields.UUID()
+    name = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    probability = fields.Decimal(
+        required=True, as_string=True, allow_nan=False, validate=validate.Range(min=0, max=1)
+    )
+
+
+class PipelinePatch(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    stages = fields.List(fields.Nested(StageInput), validate=validate.Length(min=1, max=30))
+
+
+class PipelineCreate(PipelinePatch):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    stages = fields.List(
+        fields.Nested(StageInput), required=True, validate=validate.Length(min=1, max=30)
+    )
+
+
+class DealPatch(StrictSchema):
+    customer_id = fields.UUID()
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    amount = Amount()
+    currency = fields.String(validate=validate.Length(equal=3))
+    owner = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    expected_close_date = fields.Date(allow_none=True)
+
+
+class DealCreate(DealPatch):
+    customer_id = fields.UUID(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    amount = Amount(required=True)
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    pipeline_id = fields.UUID()
+    stage = fields.String(validate=validate.Length(min=1, max=40))
+
+
+class DealMove(StrictSchema):
+    stage = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
+class DealLost(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class DealReopen(StrictSchema):
+    stage = fields.String(validate=validate.Length(min=1, max=40))
+
+
+class DealFilters(StrictSchema):
+    customer_id = fields.UUID()
+    owner = fields.String(validate=validate.Length(min=1, max=100))
+    pipeline_id = fields.UUID()
+    stage = fields.String(validate=validate.Length(min=1, max=40))
+    status = fields.String(validate=validate.OneOf(DEAL_STATUSES))
+
+
+class DealList(Page, DealFilters):
     pass

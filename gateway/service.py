@@ -7,10 +7,12 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
 from gateway import schemas
-from gateway.auth import authenticate, check_admin_token
+from gateway.auth import TokenStore, authenticate, check_admin_token
 from gateway.customers import CustomerEndpoints
+from gateway.deals import DealEndpoints
 from gateway.http import ApiError, api, read_query
 from gateway.remote import call, expiring
+from gateway.tokens import TokenEndpoints
 
 READY_TIMEOUT_SECONDS = 2
 SERVICES = ("customers", "pipeline", "interactions", "reports")
@@ -26,6 +28,20 @@ class Redis(DependencyProvider):
         return self.client
 
 
+class Tokens(DependencyProvider):
+    """The issued tokens (TokenStore) in the gateway's Redis."""
+
+    def setup(self):
+        config = self.container.config
+        client = redis.Redis.from_url(
+            config["CRM_REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
+        )
+        self.store = TokenStore(client, config["CRM_REDIS_PREFIX"])
+
+    def get_dependency(self, worker_ctx):
+        return self.store
+
+
 class AdminToken(DependencyProvider):
     def setup(self):
         check_admin_token(self.container.config.get("CRM_ADMIN_TOKEN"))
@@ -34,12 +50,13 @@ class AdminToken(DependencyProvider):
         return self.container.config["CRM_ADMIN_TOKEN"]
 
 
-class GatewayService(CustomerEndpoints):
+class GatewayService(CustomerEndpoints, DealEndpoints, TokenEndpoints):
     name = "gateway"
 
     config = Config()
     admin_token = AdminToken()
     redis = Redis()
+    tokens = Tokens()
     customers = RpcProxy("customers")
     pipeline = RpcProxy("pipeline")
     interactions = RpcProxy("interactions")
@@ -52,8 +69,9 @@ class GatewayService(CustomerEndpoints):
             expiring(getattr(self, service), timeout), method, *args, timeout=timeout, **kwargs
         )
 
-    def authenticate(self, request):
-        return authenticate(request, self.admin_token)
+    def authenticate(self, request, permission):
+        """The caller (a Principal) if its token is valid and its role may `permission`."""
+        return authenticate(request, self.admin_token, self.tokens, permission)
 
     @api("GET", "/health")
     def health(self, request):
@@ -88,6 +106,6 @@ class GatewayService(CustomerEndpoints):
     @api("GET", "/api/v1/reports/customers")
     def customers_report(self, request):
         """Customers per lifecycle status and owner, from the reports service's view."""
-        self.authenticate(request)
+        self.authenticate(request, "reports:read")
         read_query(request, schemas.StrictSchema())
         return self.rpc("reports", "customers_by_status_owner")

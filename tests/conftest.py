@@ -16,6 +16,7 @@ patch_psycopg()
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
+import redis  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -72,6 +73,7 @@ def crm_config(rabbit_config, make_db_url, db_kind, tmp_path):
     environ = {
         "CRM_AMQP_URI": rabbit_config["AMQP_URI"],
         "CRM_REDIS_URL": settings.REDIS_URL,
+        "CRM_REDIS_PREFIX": f"crm-test-{uuid.uuid4().hex[:12]}",
         "CRM_DATA_DIR": str(tmp_path),
         "CRM_ADMIN_TOKEN": settings.ADMIN_TOKEN,
         "CRM_GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
@@ -84,4 +86,9 @@ def crm_config(rabbit_config, make_db_url, db_kind, tmp_path):
     config = from_env(environ)
     for name in SERVICES:
         migrations.upgrade(name, config[db_url_key(name)])
-    return config
+    yield config
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=f"{config['CRM_REDIS_PREFIX']}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

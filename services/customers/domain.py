@@ -1,15 +1,12 @@
 """Customer rules: pure functions, no Nameko, no SQL."""
 
-import base64
 import functools
-import json
 import re
 import unicodedata
-import uuid
 import zlib
 from difflib import SequenceMatcher
 
-from crm_common.validation import storable
+from crm_common import cursors
 
 STATUSES = ("lead", "prospect", "customer", "churned")
 MAX_TAGS = 50
@@ -64,42 +61,13 @@ def normalize_tags(tags):
     return seen
 
 
-def _token(pair):
-    return base64.urlsafe_b64encode(json.dumps(pair).encode()).decode().rstrip("=")
-
-
-def _untoken(cursor):
-    """The two values a cursor carries; ValueError for anything not made by _token."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        first, second = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
-        raise ValueError("invalid cursor") from exc
-    if not isinstance(second, str) or not storable(second):
-        raise ValueError("invalid cursor")
-    return first, second
-
-
-def encode_cursor(created_at, customer_id):
-    return _token([created_at.isoformat(), customer_id])
-
-
-def decode_cursor(cursor):
-    """(created_at iso string, id) of the last item seen; ValueError if forged."""
-    created_at, customer_id = _untoken(cursor)
-    if not isinstance(created_at, str):
-        raise ValueError("invalid cursor")
-    uuid.UUID(customer_id)  # ValueError for anything but an id this service gave out
-    return created_at, customer_id
-
-
 def encode_key_cursor(kind, key):
-    return _token([kind, key])
+    return cursors.pack([kind, key])
 
 
 def decode_key_cursor(cursor):
     """(kind, key) of a duplicates page's cursor; ValueError if it was not given out."""
-    kind, key = _untoken(cursor)
+    kind, key = cursors.unpack(cursor)
     if not isinstance(kind, int) or isinstance(kind, bool) or kind < 0:
         raise ValueError("invalid cursor")
     return kind, key

@@ -1,7 +1,6 @@
 """The customers service: profiles, search, duplicates, merge, import/export, erasure."""
 
 import uuid
-from datetime import UTC, datetime
 
 from marshmallow import ValidationError
 from nameko.events import event_handler
@@ -9,6 +8,7 @@ from nameko.rpc import rpc
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm_common import cursors
 from crm_common.db import Database, lock_for, refresh_statistics
 from crm_common.envelope import utcnow
 from crm_common.inbox import Inbox
@@ -232,7 +232,7 @@ class CustomersService(ServiceBase, EventProducer):
         page = rows[: params["limit"]]
         next_cursor = None
         if len(rows) > params["limit"]:
-            next_cursor = domain.encode_cursor(page[-1].created_at, page[-1].id)
+            next_cursor = cursors.encode_position(page[-1].created_at, page[-1].id)
         return {"items": _output.dump(page, many=True), "next_cursor": next_cursor}
 
     @rpc(expected_exceptions=EXPECTED)
@@ -407,12 +407,8 @@ class CustomersService(ServiceBase, EventProducer):
     @staticmethod
     def _cursor(cursor):
         try:
-            created_at, customer_id = domain.decode_cursor(cursor)
-            last = datetime.fromisoformat(created_at)
-            if last.tzinfo is None:
-                raise ValueError("cursor time has no zone")
-            return last.astimezone(UTC), customer_id
-        except (ValueError, OverflowError):
+            return cursors.decode_position(cursor)
+        except ValueError:
             raise InvalidCustomer("Invalid cursor.", {"cursor": ["Invalid cursor."]}) from None
 
 

@@ -8,12 +8,20 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 class Client:
-    def __init__(self, base_url):
+    def __init__(self, base_url, token=ADMIN_TOKEN):
         self.base_url = base_url
+        self.token = token
         self.http = requests.Session()
 
+    def as_role(self, role, subject=None):
+        """A client holding a new token with `role`, issued by this (admin) client."""
+        response = self.post("/api/v1/auth/tokens", {"role": role, "subject": subject or role})
+        assert response.status_code == 201, response.text
+        return Client(self.base_url, response.json()["token"])
+
     def request(self, method, path, auth=True, **kwargs):
-        headers = {**(AUTH if auth else {}), **kwargs.pop("headers", {})}
+        bearer = {"Authorization": f"Bearer {self.token}"} if auth else {}
+        headers = {**bearer, **kwargs.pop("headers", {})}
         response = self.http.request(
             method, self.base_url + path, headers=headers, timeout=15, **kwargs
         )
@@ -25,6 +33,9 @@ class Client:
 
     def get(self, path, **kwargs):
         return self.request("GET", path, **kwargs)
+
+    def patch(self, path, body, **kwargs):
+        return self.request("PATCH", path, json=body, **kwargs)
 
 
 def assert_error(response, status, code):

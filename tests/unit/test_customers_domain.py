@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from marshmallow import ValidationError
 
+from crm_common import cursors
 from services.customers import domain
 from services.customers.schemas import CustomerInput
 
@@ -36,12 +37,13 @@ def test_tags_are_lowercased_and_unique_in_first_seen_order():
 def test_cursor_round_trips_and_rejects_forgeries():
     created_at = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
     customer_id = "0b5c3d0e-8f7a-4c2e-9d1b-2a3f4e5d6c7b"
-    cursor = domain.encode_cursor(created_at, customer_id)
-    assert domain.decode_cursor(cursor) == (created_at.isoformat(), customer_id)
-    forged_id = domain.encode_cursor(created_at, "not\x00an-id")
-    for forged in ("forged", "WzEsIDJd", "bnVsbA", forged_id):
+    cursor = cursors.encode_position(created_at, customer_id)
+    assert cursors.decode_position(cursor) == (created_at, customer_id)
+    forged_id = cursors.encode_position(created_at, "not\x00an-id")
+    naive = cursors.pack(["2026-01-31T12:00:00", customer_id])
+    for forged in ("forged", "WzEsIDJd", "bnVsbA", forged_id, naive):
         with pytest.raises(ValueError):
-            domain.decode_cursor(forged)
+            cursors.decode_position(forged)
 
 
 def test_input_is_normalized_on_load():

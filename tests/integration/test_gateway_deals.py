@@ -1,0 +1,214 @@
+"""/api/v1/pipelines and /api/v1/deals through the gateway, as a client app uses them."""
+
+import pytest
+
+from tests.support.http import assert_error
+
+
+@pytest.fixture
+def customer_id(client):
+    response = client.post("/api/v1/customers", {"name": "Ada Lovelace"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.fixture
+def sam(client):
+    return client.as_role("sales", "sam")
+
+
+def create_deal(client, customer_id, **fields):
+    body = {
+        "customer_id": customer_id,
+        "title": "Analytical engine",
+        "amount": "1500.00",
+        "currency": "GBP",
+        **fields,
+    }
+    response = client.post("/api/v1/deals", body)
+    assert response.status_code == 201, response.text
+    assert response.headers["Location"] == f"/api/v1/deals/{response.json()['id']}"
+    return response.json()
+
+
+def test_pipelines_list_show_create_and_change(client):
+    [default] = client.get("/api/v1/pipelines").json()["items"]
+    assert [stage["name"] for stage in default["stages"]] == [
+        "lead",
+        "qualified",
+        "proposal",
+        "negotiation",
+        "won",
+        "lost",
+    ]
+    assert client.get(f"/api/v1/pipelines/{default['id']}").json() == default
+    created = client.post(
+        "/api/v1/pipelines",
+        {"name": "Partners", "stages": [{"name": "intro", "probability": 0.2}]},
+    )
+    assert created.status_code == 201, created.text
+    pipeline = created.json()
+    [intro] = pipeline["stages"][:1]
+    changed = client.patch(
+        f"/api/v1/pipelines/{pipeline['id']}",
+        {
+            "stages": [
+                {"id": intro["id"], "name": "introduced", "probability": "0.25"},
+                {"name": "signed", "probability": 0.9},
+            ]
+        },
+    )
+    assert changed.status_code == 200, changed.text
+    assert [s["name"] for s in changed.json()["stages"]] == ["introduced", "signed", "won", "lost"]
+
+    assert_error(
+        client.post(
+            "/api/v1/pipelines", {"name": "Partners", "stages": [{"name": "a", "probability": 0.1}]}
+        ),
+        409,
+        "CONFLICT",
+    )
+    assert_error(
+        client.post("/api/v1/pipelines", {"name": "X", "stages": []}), 400, "VALIDATION_ERROR"
+    )
+    bad = client.post(
+        "/api/v1/pipelines", {"name": "X", "stages": [{"name": "lost", "probability": 0}]}
+    )
+    assert_error(bad, 400, "VALIDATION_ERROR")
+    assert_error(client.get("/api/v1/pipelines/nope"), 404, "NOT_FOUND")
+    assert_error(
+        client.patch("/api/v1/pipelines/5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a", {"name": "Y"}),
+        404,
+        "NOT_FOUND",
+    )
+
+
+def test_a_deal_goes_through_the_funnel_and_every_invalid_step_is_422(client, customer_id):
+    deal = create_deal(client, customer_id, expected_close_date="2027-02-28")
+    assert (deal["stage"], deal["status"], deal["amount"], deal["owner"]) == (
+        "lead",
+        "open",
+        "1500.00",
+        "admin",
+    )
+    url = f"/api/v1/deals/{deal['id']}"
+    assert client.get(url).json()["title"] == "Analytical engine"
+    moved = client.post(f"{url}/stage", {"stage": "proposal"})
+    assert (moved.status_code, moved.json()["stage"]) == (200, "proposal")
+    assert_error(client.post(f"{url}/stage", {"stage": "proposal"}), 422, "INVALID_TRANSITION")
+    assert_error(client.post(f"{url}/stage", {"stage": "won"}), 422, "INVALID_TRANSITION")
+    assert_error(client.post(f"{url}/stage", {"stage": "nowhere"}), 400, "VALIDATION_ERROR")
+    assert_error(client.post(f"{url}/lost", {}), 400, "VALIDATION_ERROR")
+    won = client.request("POST", f"{url}/won")
+    assert (won.status_code, won.json().get("status")) == (200, "won"), won.text
+    assert_error(client.post(f"{url}/stage", {"stage": "lead"}), 422, "INVALID_TRANSITION")
+    assert_error(client.post(f"{url}/won", {}), 422, "INVALID_TRANSITION")
+    assert_error(client.post(f"{url}/lost", {"reason": "late"}), 422, "INVALID_TRANSITION")
+    reopened = client.post(f"{url}/reopen", {"stage": "negotiation"})
+    assert (reopened.status_code, reopened.json()["stage"]) == (200, "negotiation")
+    assert_error(client.post(f"{url}/reopen", {}), 422, "INVALID_TRANSITION")
+    lost = client.post(f"{url}/lost", {"reason": "Budget frozen"})
+    assert (lost.json()["status"], lost.json()["lost_reason"]) == ("lost", "Budget frozen")
+
+    history = client.get(f"{url}/history").json()["items"]
+    assert [h["kind"] for h in history] == ["created", "moved", "won", "reopened", "lost"]
+
+    patched = client.patch(url, {"amount": 1750.25, "title": "Difference engine"})
+    assert (patched.status_code, patched.json()["amount"]) == (200, "1750.25")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"title": "x", "amount": "1", "currency": "EUR"},
+        {"customer_id": "nope", "title": "x", "amount": "1", "currency": "EUR"},
+        {"customer_id": "CID", "title": "", "amount": "1", "currency": "EUR"},
+        {"customer_id": "CID", "title": "x", "amount": "-5", "currency": "EUR"},
+        {"customer_id": "CID", "title": "x", "amount": "1.234", "currency": "EUR"},
+        {"customer_id": "CID", "title": "x", "amount": True, "currency": "EUR"},
+        {"customer_id": "CID", "title": "x", "amount": "1", "currency": "EURO"},
+        {"customer_id": "CID", "title": "x", "amount": "1", "currency": "12$"},
+        {"customer_id": "CID", "title": "x", "amount": "1", "currency": "EUR", "colour": "red"},
+        {
+            "customer_id": "CID",
+            "title": "x",
+            "amount": "1",
+            "currency": "EUR",
+            "expected_close_date": "soon",
+        },
+        {
+            "customer_id": "5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a",
+            "title": "x",
+            "amount": "1",
+            "currency": "EUR",
+        },
+    ],
+)
+def test_bad_deals_are_400_with_the_field(client, customer_id, body):
+    body = {key: customer_id if value == "CID" else value for key, value in body.items()}
+    error = assert_error(client.post("/api/v1/deals", body), 400, "VALIDATION_ERROR")
+    assert error["fields"]
+
+
+def test_lists_filter_and_page(client, customer_id):
+    for n in range(3):
+        create_deal(client, customer_id, title=f"Deal {n}")
+    first = client.get("/api/v1/deals", params={"customer_id": customer_id, "limit": 2}).json()
+    second = client.get(
+        "/api/v1/deals",
+        params={"customer_id": customer_id, "limit": 2, "cursor": first["next_cursor"]},
+    ).json()
+    assert [d["title"] for d in first["items"] + second["items"]] == ["Deal 2", "Deal 1", "Deal 0"]
+    assert (
+        len(client.get("/api/v1/deals", params={"stage": "lead", "status": "open"}).json()["items"])
+        == 3
+    )
+    for params in (
+        {"status": "maybe"},
+        {"limit": 501},
+        {"customer_id": "x"},
+        {"cursor": "forged"},
+        {"size": 1},
+    ):
+        assert_error(client.get("/api/v1/deals", params=params), 400, "VALIDATION_ERROR")
+    assert_error(client.get("/api/v1/deals/5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a"), 404, "NOT_FOUND")
+
+
+def test_a_sales_rep_owns_what_it_creates_and_changes_only_that(client, customer_id, sam):
+    kim = client.as_role("sales", "kim")
+    mine = sam.post(
+        "/api/v1/deals",
+        {"customer_id": customer_id, "title": "Sam's", "amount": "10", "currency": "EUR"},
+    )
+    assert (mine.status_code, mine.json()["owner"]) == (201, "sam")
+    url = f"/api/v1/deals/{mine.json()['id']}"
+    assert_error(kim.post(f"{url}/stage", {"stage": "qualified"}), 403, "FORBIDDEN")
+    assert_error(kim.patch(url, {"title": "Kim's now"}), 403, "FORBIDDEN")
+    assert_error(kim.post(f"{url}/won", {}), 403, "FORBIDDEN")
+    assert_error(sam.patch(url, {"owner": "kim"}), 403, "FORBIDDEN")
+    someone_elses = {
+        "customer_id": customer_id,
+        "title": "x",
+        "amount": "1",
+        "currency": "EUR",
+        "owner": "kim",
+    }
+    assert_error(sam.post("/api/v1/deals", someone_elses), 403, "FORBIDDEN")
+    assert kim.get(url).status_code == 200  # reading is not changing
+    assert sam.post(f"{url}/stage", {"stage": "qualified"}).status_code == 200
+
+    manager = client.as_role("manager", "maria")
+    assert manager.patch(url, {"owner": "kim"}).json()["owner"] == "kim"
+    assert kim.post(f"{url}/won", {}).status_code == 200
+
+    viewer = client.as_role("viewer", "val")
+    assert viewer.get(url).status_code == 200
+    assert_error(viewer.post(f"{url}/reopen", {}), 403, "FORBIDDEN")
+    assert_error(
+        sam.post(
+            "/api/v1/pipelines", {"name": "Mine", "stages": [{"name": "a", "probability": 0.1}]}
+        ),
+        403,
+        "FORBIDDEN",
+    )
