@@ -154,3 +154,15 @@ class DealFilters(StrictSchema):
 
 class DealList(Page, DealFilters):
     pass
+
+
+# --- reports --------------------------------------------------------------------------------
+
+MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM.")
+
+
+class SalesReportQuery(StrictSchema):
+    owner = fields.String(validate=validate.Length(min=1, max=100))
+    # Months (YYYY-MM), inclusive: of closing for performance, of expected close for the forecast.
+    from_ = fields.String(data_key="from", attribute="from", validate=MONTH)
+    to = fields.String(validate=MONTH)

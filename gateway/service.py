@@ -6,12 +6,12 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
-from gateway import schemas
 from gateway.auth import TokenStore, authenticate, check_admin_token
 from gateway.customers import CustomerEndpoints
 from gateway.deals import DealEndpoints
-from gateway.http import ApiError, api, read_query
+from gateway.http import ApiError, api
 from gateway.remote import call, expiring
+from gateway.reports import ReportEndpoints
 from gateway.tokens import TokenEndpoints
 
 READY_TIMEOUT_SECONDS = 2
@@ -50,7 +50,7 @@ class AdminToken(DependencyProvider):
         return self.container.config["CRM_ADMIN_TOKEN"]
 
 
-class GatewayService(CustomerEndpoints, DealEndpoints, TokenEndpoints):
+class GatewayService(CustomerEndpoints, DealEndpoints, ReportEndpoints, TokenEndpoints):
     name = "gateway"
 
     config = Config()
@@ -102,10 +102,3 @@ class GatewayService(CustomerEndpoints, DealEndpoints, TokenEndpoints):
         except redis.RedisError as exc:
             return f"Redis cannot be reached: {exc}"
         return "ok"
-
-    @api("GET", "/api/v1/reports/customers")
-    def customers_report(self, request):
-        """Customers per lifecycle status and owner, from the reports service's view."""
-        self.authenticate(request, "reports:read")
-        read_query(request, schemas.StrictSchema())
-        return self.rpc("reports", "customers_by_status_owner")

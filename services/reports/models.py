@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.db import UTCDateTime, make_base
@@ -33,6 +33,52 @@ class CustomerFact(Base):
     merged_into: Mapped[str | None] = mapped_column(String(36), index=True)
     # Highest `sequence` applied for this customer.
     sequence: Mapped[int] = mapped_column(Integer)
+
+
+class DealFact(Base):
+    """The latest state of one deal, as its newest event (highest `sequence`) told it."""
+
+    __tablename__ = "deal_facts"
+
+    deal_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    pipeline_id: Mapped[str] = mapped_column(String(36))
+    stage_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(8))
+    owner: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # The stage's win probability in basis points (0.25 is 2500).
+    probability_bp: Mapped[int] = mapped_column(Integer)
+    expected_close_date: Mapped[str | None] = mapped_column(String(10))
+    closed_at: Mapped[str | None] = mapped_column(String(40))
+
+
+class SalesPerformance(Base):
+    """Closed deals per owner, month closed (YYYY-MM) and currency."""
+
+    __tablename__ = "sales_performance"
+
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    won: Mapped[int] = mapped_column(Integer)
+    lost: Mapped[int] = mapped_column(Integer)
+    won_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class SalesForecast(Base):
+    """Open deals per owner, expected close month (or `unscheduled`) and currency."""
+
+    __tablename__ = "sales_forecast"
+
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    month: Mapped[str] = mapped_column(String(11), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    deals: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    weighted_cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class ViewState(Base):

@@ -1,6 +1,6 @@
 """The parts of other services' events that reports read (tolerant readers)."""
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 
 class CustomerCreatedData(Schema):
@@ -31,3 +31,42 @@ class CustomerMergedData(Schema):
     survivor_id = fields.String(required=True)
     merged_ids = fields.List(fields.String(), required=True)
     changes = fields.Dict(keys=fields.String(), values=Change, required=True)
+
+
+class DealStateData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    customer_id = fields.String(required=True)
+    pipeline_id = fields.String(required=True)
+    stage_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("open", "won", "lost")))
+    owner = fields.String(required=True, allow_none=True)
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    amount = fields.Decimal(required=True, allow_nan=False, as_string=True)
+    probability = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    expected_close_date = fields.String(required=True, allow_none=True)
+    closed_at = fields.String(required=True, allow_none=True)
+
+
+class DealEventData(Schema):
+    """Every deal event (created, updated, stage changed, won, lost, reopened) carries `deal`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    deal_id = fields.String(required=True)
+    deal = fields.Nested(DealStateData, required=True)
+
+
+MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM.")
+
+
+class SalesQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    owner = fields.String(validate=validate.Length(min=1, max=100))
+    # First and last month (YYYY-MM) of closing, for performance, and of expected close.
+    from_month = fields.String(data_key="from", validate=MONTH)
+    to_month = fields.String(data_key="to", validate=MONTH)

@@ -1,5 +1,6 @@
 """The reports service: materialized views fed by other services' events."""
 
+from marshmallow import ValidationError
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
@@ -7,13 +8,20 @@ from nameko.timer import timer
 
 from crm_common.db import Database
 from crm_common.envelope import utcnow
+from crm_common.errors import ValidationFailed
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
 from services.reports import catchup, views
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
-from services.reports.schemas import CustomerCreatedData, CustomerMergedData, CustomerUpdatedData
+from services.reports.schemas import (
+    CustomerCreatedData,
+    CustomerMergedData,
+    CustomerUpdatedData,
+    DealEventData,
+    SalesQuery,
+)
 
 # What reports do with each event they use, whether it arrives from the
 # broker or from the producer's log: (effect on the views, schema of its data).
@@ -21,6 +29,17 @@ APPLIERS = {
     ("customers", "customer_created"): (views.apply_customer_created, CustomerCreatedData),
     ("customers", "customer_updated"): (views.apply_customer_updated, CustomerUpdatedData),
     ("customers", "customer_merged"): (views.apply_customer_merged, CustomerMergedData),
+    **{
+        ("pipeline", event_type): (views.apply_deal_event, DealEventData)
+        for event_type in (
+            "deal_created",
+            "deal_updated",
+            "deal_stage_changed",
+            "deal_won",
+            "deal_lost",
+            "deal_reopened",
+        )
+    },
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
 
@@ -41,6 +60,7 @@ class ReportsService(ServiceBase, EventProducer):
     inbox = Inbox(AppliedEvent)
     catch_up_schedule = CatchUpSchedule()
     customers = RpcProxy("customers")
+    pipeline = RpcProxy("pipeline")
 
     # Handler names are part of their queues' names: never rename one.
     # requeue_on_error: a failure that may pass (database away) puts the
@@ -56,6 +76,30 @@ class ReportsService(ServiceBase, EventProducer):
     @event_handler("customers", "customer_merged", requeue_on_error=True)
     def apply_customer_merged(self, body):
         self.apply("customers", body)
+
+    @event_handler("pipeline", "deal_created", requeue_on_error=True)
+    def apply_deal_created(self, body):
+        self.apply("pipeline", body)
+
+    @event_handler("pipeline", "deal_updated", requeue_on_error=True)
+    def apply_deal_updated(self, body):
+        self.apply("pipeline", body)
+
+    @event_handler("pipeline", "deal_stage_changed", requeue_on_error=True)
+    def apply_deal_stage_changed(self, body):
+        self.apply("pipeline", body)
+
+    @event_handler("pipeline", "deal_won", requeue_on_error=True)
+    def apply_deal_won(self, body):
+        self.apply("pipeline", body)
+
+    @event_handler("pipeline", "deal_lost", requeue_on_error=True)
+    def apply_deal_lost(self, body):
+        self.apply("pipeline", body)
+
+    @event_handler("pipeline", "deal_reopened", requeue_on_error=True)
+    def apply_deal_reopened(self, body):
+        self.apply("pipeline", body)
 
     def apply(self, producer, body):
         applier = APPLIERS.get(
@@ -79,6 +123,19 @@ class ReportsService(ServiceBase, EventProducer):
                 apply=lambda body, producer=producer: self.apply(producer, body),
                 session_factory=self.inbox.database.session,
             )
+
+    @rpc(expected_exceptions=ValidationFailed)
+    def sales_report(self, query=None):
+        """Won and lost per owner and month closed; weighted forecast per expected close month."""
+        try:
+            params = SalesQuery().load(query or {})
+        except ValidationError as exc:
+            raise ValidationFailed("Invalid report query.", exc.normalized_messages()) from None
+        report = views.sales_report(
+            self.db, params.get("owner"), (params.get("from_month"), params.get("to_month"))
+        )
+        report.update(views.freshness(self.db, views.SALES_VIEW, utcnow()))
+        return report
 
     @rpc
     def customers_by_status_owner(self):

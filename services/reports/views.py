@@ -1,12 +1,25 @@
 """How events change the views, and how views read. Functions of a session."""
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
-from services.reports.models import CustomerFact, ViewState
+from crm_common.db import is_postgres
+from services.reports import sales
+from services.reports.models import (
+    CustomerFact,
+    DealFact,
+    SalesForecast,
+    SalesPerformance,
+    ViewState,
+)
 
 CUSTOMERS_VIEW = "customers"
+SALES_VIEW = "sales"
+SALES_TABLES = {sales.PERFORMANCE: SalesPerformance, sales.FORECAST: SalesForecast}
+TOTALS_KEY = ("owner", "month", "currency")
 TRACKED = ("status", "owner")
 
 
@@ -57,6 +70,113 @@ def apply_customer_merged(session, envelope):
         # Merging is final: whatever else arrives of a merged customer, it stays merged.
         fact_of(session, merged_id, 0).merged_into = data["survivor_id"]
     touch(session, CUSTOMERS_VIEW, envelope["occurred_at"])
+
+
+def apply_deal_event(session, envelope):
+    """Any deal event: keep the deal's newest state and move the sales totals with it."""
+    data = envelope["data"]
+    fact = session.get(DealFact, data["deal_id"], with_for_update=True)
+    if fact is not None and fact.sequence >= envelope["sequence"]:
+        touch(session, SALES_VIEW, envelope["occurred_at"])
+        return  # an older event arriving late: the newer state stands
+    old = sales_state(fact) if fact is not None else None
+    if fact is None:
+        fact = DealFact(deal_id=data["deal_id"])
+        session.add(fact)
+    deal = data["deal"]
+    fact.sequence = envelope["sequence"]
+    fact.customer_id = deal["customer_id"]
+    fact.pipeline_id = deal["pipeline_id"]
+    fact.stage_id = deal["stage_id"]
+    fact.status = deal["status"]
+    fact.owner = deal["owner"]
+    fact.currency = deal["currency"]
+    fact.amount_cents = sales.to_cents(deal["amount"])
+    fact.probability_bp = round(deal["probability"] * 10000)
+    fact.expected_close_date = deal["expected_close_date"]
+    fact.closed_at = deal["closed_at"]
+    for view, key, deltas in sales.moves(old, sales_state(fact)):
+        add_to(session, SALES_TABLES[view], key, deltas)
+    touch(session, SALES_VIEW, envelope["occurred_at"])
+
+
+def sales_state(fact):
+    return sales.DealState(
+        status=fact.status,
+        owner=fact.owner,
+        currency=fact.currency,
+        amount_cents=fact.amount_cents,
+        probability=Decimal(fact.probability_bp) / 10000,
+        expected_close_date=fact.expected_close_date,
+        closed_at=fact.closed_at,
+    )
+
+
+def add_to(session, model, key, deltas):
+    """Add `deltas` to the totals row of `key` (owner, month, currency), creating it if new.
+
+    One statement (an upsert), so two reports instances adding to the same
+    row at once both count.
+    """
+    insert = postgresql.insert if is_postgres(session.get_bind()) else sqlite.insert
+    statement = insert(model).values(**dict(zip(TOTALS_KEY, key, strict=True)), **deltas)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=TOTALS_KEY,
+            set_={column: getattr(model, column) + statement.excluded[column] for column in deltas},
+        )
+    )
+
+
+def sales_report(session, owner=None, months=(None, None)):
+    """Performance per owner and month closed; the weighted forecast per close month and owner.
+
+    `months` = (first, last) as YYYY-MM, either open; `owner` picks one owner.
+    """
+    performance = _totals(
+        session, SalesPerformance, SalesPerformance.won + SalesPerformance.lost > 0, owner, months
+    )
+    forecast = _totals(session, SalesForecast, SalesForecast.deals > 0, owner, months)
+    return {
+        "performance": [
+            {
+                "owner": row.owner or None,
+                "month": row.month,
+                "currency": row.currency,
+                "won_amount": sales.from_cents(row.won_cents),
+                "won": row.won,
+                "lost": row.lost,
+                "win_rate": sales.win_rate(row.won, row.lost),
+            }
+            for row in performance
+        ],
+        "forecast": [
+            {
+                "month": row.month,
+                "owner": row.owner or None,
+                "currency": row.currency,
+                "deals": row.deals,
+                "amount": sales.from_cents(row.amount_cents),
+                "weighted_amount": sales.from_cents(row.weighted_cents),
+            }
+            for row in forecast
+        ],
+    }
+
+
+def _totals(session, model, alive, owner, months):
+    """Rows of a totals table that count something, filtered, by month, owner, currency."""
+    query = select(model).where(alive)
+    first, last = months
+    if owner is not None:
+        query = query.where(model.owner == owner)
+    if first or last:
+        query = query.where(model.month != sales.UNSCHEDULED)
+    if first:
+        query = query.where(model.month >= first)
+    if last:
+        query = query.where(model.month <= last)
+    return session.scalars(query.order_by(model.month, model.owner, model.currency)).all()
 
 
 def touch(session, view, occurred_at):

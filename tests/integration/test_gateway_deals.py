@@ -3,6 +3,7 @@
 import pytest
 
 from tests.support.http import assert_error
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -212,3 +213,48 @@ def test_a_sales_rep_owns_what_it_creates_and_changes_only_that(client, customer
         403,
         "FORBIDDEN",
     )
+
+
+def test_the_sales_report_follows_the_deals(client, customer_id, sam):
+    def deal(title, amount, close):
+        response = sam.post(
+            "/api/v1/deals",
+            {
+                "customer_id": customer_id,
+                "title": title,
+                "amount": amount,
+                "currency": "EUR",
+                "expected_close_date": close,
+            },
+        )
+        assert response.status_code == 201, response.text
+        return f"/api/v1/deals/{response.json()['id']}"
+
+    won = deal("Won", "1000.00", "2027-05-20")
+    lost = deal("Lost", "50.00", "2027-05-20")
+    open_one = deal("Open", "400.00", "2027-06-01")
+    assert sam.post(f"{won}/won", {}).status_code == 200
+    assert sam.post(f"{lost}/lost", {"reason": "No budget"}).status_code == 200
+    assert sam.post(f"{open_one}/stage", {"stage": "proposal"}).status_code == 200
+
+    def settled():
+        report = client.get("/api/v1/reports/sales", params={"owner": "sam"}).json()
+        closed = sum(row["won"] + row["lost"] for row in report["performance"])
+        weighted = [row["weighted_amount"] for row in report["forecast"]]
+        return report if closed == 2 and weighted == ["200.00"] else None
+
+    report = wait_for(settled, message="the sales report to follow the deals")
+    [performance] = report["performance"]
+    assert (performance["won"], performance["lost"], performance["won_amount"]) == (1, 1, "1000.00")
+    assert performance["win_rate"] == 0.5
+    [forecast] = report["forecast"]
+    assert (forecast["month"], forecast["amount"], forecast["weighted_amount"]) == (
+        "2027-06",
+        "400.00",
+        "200.00",
+    )
+    assert report["as_of"] and report["lag_seconds"] >= 0
+    assert_error(
+        client.get("/api/v1/reports/sales", params={"from": "2027-13"}), 400, "VALIDATION_ERROR"
+    )
+    assert_error(client.get("/api/v1/reports/sales", params={"by": "x"}), 400, "VALIDATION_ERROR")

@@ -1,0 +1,229 @@
+"""Sales performance and the weighted forecast, against hand-computed numbers."""
+
+import itertools
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from crm_common import migrations
+from crm_common.envelope import load_envelope, make_envelope
+from services.reports import sales, views
+from services.reports.schemas import DealEventData
+from tests.support.fakes import database_for
+
+T0 = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def session(tmp_path):
+    url = f"sqlite:///{tmp_path}/reports.db"
+    migrations.upgrade("reports", url)
+    with database_for(url).session() as session:
+        yield session
+
+
+def deal_event(deal_id, sequence, **state):
+    deal = {
+        "deal_id": deal_id,
+        "customer_id": "c-1",
+        "pipeline_id": "p-1",
+        "stage_id": "s-1",
+        "stage": "lead",
+        "probability": 0.1,
+        "status": "open",
+        "title": "t",
+        "amount": "100.00",
+        "currency": "EUR",
+        "owner": "sam",
+        "expected_close_date": "2027-03-15",
+        "created_at": T0.isoformat(),
+        "closed_at": None,
+        **state,
+    }
+    body = make_envelope(
+        event_type="deal_updated",
+        producer="pipeline",
+        aggregate_id=deal_id,
+        sequence=sequence,
+        occurred_at=T0,
+        data={"deal_id": deal_id, "deal": deal},
+    )
+    return load_envelope(body, DealEventData())
+
+
+def report(session, **filters):
+    return views.sales_report(session, **filters)
+
+
+def test_weighted_amounts_round_to_the_cent_per_deal():
+    assert sales.weighted_cents(12345, Decimal("0.25")) == 3086  # 3086.25
+    assert sales.weighted_cents(10, Decimal("0.25")) == 2  # 2.5 rounds to even
+    assert sales.weighted_cents(30, Decimal("0.25")) == 8  # 7.5 rounds to even
+
+
+def test_win_rate_is_won_over_closed_and_null_over_none():
+    assert sales.win_rate(3, 1) == 0.75
+    assert sales.win_rate(0, 2) == 0.0
+    assert sales.win_rate(0, 0) is None
+
+
+def test_moves_take_back_the_old_state_and_add_the_new():
+    old = sales.DealState("open", "sam", "EUR", 1000, Decimal("0.5"), "2027-03-01", None)
+    new = sales.DealState("won", "sam", "EUR", 1200, Decimal("1"), "2027-03-01", "2027-02-02T10:00")
+    assert sales.moves(old, new) == [
+        (
+            sales.FORECAST,
+            ("sam", "2027-03", "EUR"),
+            {"deals": -1, "amount_cents": -1000, "weighted_cents": -500},
+        ),
+        (sales.PERFORMANCE, ("sam", "2027-02", "EUR"), {"won": 1, "lost": 0, "won_cents": 1200}),
+    ]
+
+
+def test_performance_and_forecast_from_hand_computed_deals(session):
+    events = [
+        # sam: two won in February (100.00 + 250.50 EUR), one lost in February, one open.
+        deal_event("d1", 3, status="won", amount="100.00", closed_at="2027-02-01T09:00:00+00:00"),
+        deal_event("d2", 2, status="won", amount="250.50", closed_at="2027-02-27T09:00:00+00:00"),
+        deal_event("d3", 2, status="lost", closed_at="2027-02-03T09:00:00+00:00"),
+        deal_event("d4", 1, amount="1000.00", probability=0.25, expected_close_date="2027-04-30"),
+        # kim: one open without a date, one open in April in USD, one lost in March.
+        deal_event("d5", 1, owner="kim", amount="80.00", probability=0.5, expected_close_date=None),
+        deal_event(
+            "d6",
+            1,
+            owner="kim",
+            currency="USD",
+            amount="10.10",
+            probability=0.75,
+            expected_close_date="2027-04-01",
+        ),
+        deal_event("d7", 4, owner="kim", status="lost", closed_at="2027-03-09T00:00:00+00:00"),
+    ]
+    for event in events:
+        views.apply_deal_event(session, event)
+    session.commit()
+    result = report(session)
+    assert result["performance"] == [
+        {
+            "owner": "sam",
+            "month": "2027-02",
+            "currency": "EUR",
+            "won_amount": "350.50",
+            "won": 2,
+            "lost": 1,
+            "win_rate": 2 / 3,
+        },
+        {
+            "owner": "kim",
+            "month": "2027-03",
+            "currency": "EUR",
+            "won_amount": "0.00",
+            "won": 0,
+            "lost": 1,
+            "win_rate": 0.0,
+        },
+    ]
+    assert result["forecast"] == [
+        {
+            "month": "2027-04",
+            "owner": "kim",
+            "currency": "USD",
+            "deals": 1,
+            "amount": "10.10",
+            "weighted_amount": "7.58",
+        },
+        {
+            "month": "2027-04",
+            "owner": "sam",
+            "currency": "EUR",
+            "deals": 1,
+            "amount": "1000.00",
+            "weighted_amount": "250.00",
+        },
+        {
+            "month": "unscheduled",
+            "owner": "kim",
+            "currency": "EUR",
+            "deals": 1,
+            "amount": "80.00",
+            "weighted_amount": "40.00",
+        },
+    ]
+    assert [row["owner"] for row in report(session, owner="kim")["performance"]] == ["kim"]
+    dated = report(session, months=("2027-03", "2027-04"))
+    assert [row["month"] for row in dated["performance"]] == ["2027-03"]
+    assert [row["month"] for row in dated["forecast"]] == ["2027-04", "2027-04"]
+
+
+def deal_history(deal_id):
+    """One deal's life: created open, moved, won, reopened, lost."""
+    return [
+        deal_event(deal_id, 1, amount="500.00"),
+        deal_event(deal_id, 2, amount="500.00", probability=0.5, stage="proposal"),
+        deal_event(
+            deal_id,
+            3,
+            status="won",
+            amount="500.00",
+            probability=1,
+            closed_at="2027-02-01T00:00:00+00:00",
+        ),
+        deal_event(deal_id, 4, amount="600.00", probability=0.75),
+        deal_event(
+            deal_id,
+            5,
+            status="lost",
+            amount="600.00",
+            probability=0,
+            closed_at="2027-03-01T00:00:00+00:00",
+        ),
+    ]
+
+
+def test_out_of_order_and_repeated_events_end_where_the_ordered_stream_ends(session, tmp_path):
+    ordered = [event for deal_id in ("a", "b", "c") for event in deal_history(deal_id)]
+    for event in ordered:
+        views.apply_deal_event(session, event)
+    session.commit()
+    expected = report(session)
+
+    url = f"sqlite:///{tmp_path}/shuffled.db"
+    migrations.upgrade("reports", url)
+    shuffled = ordered + ordered[:7]
+    random.Random(7).shuffle(shuffled)
+    with database_for(url).session() as other:
+        for event in shuffled:
+            views.apply_deal_event(other, event)
+        other.commit()
+        assert report(other) == expected
+    assert expected["performance"] == [
+        {
+            "owner": "sam",
+            "month": "2027-03",
+            "currency": "EUR",
+            "won_amount": "0.00",
+            "won": 0,
+            "lost": 3,
+            "win_rate": 0.0,
+        }
+    ]
+    assert expected["forecast"] == []
+
+
+def test_every_order_of_one_deals_events_gives_the_same_totals(tmp_path):
+    events = deal_history("d")[:4]
+    results = []
+    orders = random.Random(3).sample(list(itertools.permutations(events)), 8)
+    for number, order in enumerate(orders):
+        url = f"sqlite:///{tmp_path}/p{number}.db"
+        migrations.upgrade("reports", url)
+        with database_for(url).session() as session:
+            for event in order:
+                views.apply_deal_event(session, event)
+            session.commit()
+            results.append(report(session))
+    assert all(result == results[0] for result in results)
+    assert results[0]["forecast"][0]["weighted_amount"] == "450.00"
