@@ -29,6 +29,12 @@ REMOTE_ERRORS = {
     "services.customers.exceptions.ConcurrentUpdate": 409,
     "services.customers.exceptions.CustomerGone": 422,
     "services.customers.exceptions.InvalidImport": 400,
+    "services.interactions.exceptions.InvalidInput": 400,
+    "services.interactions.exceptions.UnknownDeal": 400,
+    "services.interactions.exceptions.InteractionNotFound": 404,
+    "services.interactions.exceptions.TicketNotFound": 404,
+    "services.interactions.exceptions.SatisfactionAlreadyRecorded": 409,
+    "services.interactions.exceptions.InvalidTicketStep": 422,
 }
 
 

@@ -10,6 +10,7 @@ from gateway import schemas
 from gateway.auth import authenticate, check_admin_token
 from gateway.customers import CustomerEndpoints
 from gateway.http import ApiError, api, read_query
+from gateway.interactions import InteractionEndpoints
 from gateway.remote import call, expiring
 
 READY_TIMEOUT_SECONDS = 2
@@ -34,7 +35,7 @@ class AdminToken(DependencyProvider):
         return self.container.config["CRM_ADMIN_TOKEN"]
 
 
-class GatewayService(CustomerEndpoints):
+class GatewayService(CustomerEndpoints, InteractionEndpoints):
     name = "gateway"
 
     config = Config()
