@@ -46,3 +46,25 @@ def decode_position(cursor):
     if moment.tzinfo is None:
         raise ValueError("invalid cursor")
     return moment.astimezone(UTC), record_id
+
+
+# A timeline merges records of several kinds: its order is (time, kind, id), newest
+# first, and its cursor names all three. Any caller merging timelines of several
+# services (the gateway) uses the same marks, with kinds of its own.
+MAX_KIND_LENGTH = 32
+
+
+def encode_mark(at, kind, record_id):
+    return pack([[at.isoformat(), kind], record_id])
+
+
+def decode_mark(cursor):
+    """(aware UTC datetime, kind, id) of a timeline cursor; ValueError if forged."""
+    head, record_id = unpack(cursor)
+    if not (isinstance(head, list) and len(head) == 2 and all(isinstance(v, str) for v in head)):
+        raise ValueError("invalid cursor")
+    at, kind = head
+    if not kind or len(kind) > MAX_KIND_LENGTH or not kind.isidentifier():
+        raise ValueError("invalid cursor")
+    moment, record_id = decode_position(pack([at, record_id]))
+    return moment, kind, record_id

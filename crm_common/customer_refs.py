@@ -14,13 +14,12 @@ the event effects meet on one lock per customer id (`lock_customer`).
 
 from datetime import datetime
 
-import eventlet
-from nameko.exceptions import RemoteError, UnknownService
 from sqlalchemy import String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_common.asking import ask
 from crm_common.db import UTCDateTime, lock_for
-from crm_common.errors import Unavailable, ValidationFailed
+from crm_common.errors import ValidationFailed
 
 # Merges chain (A into B, then B into C); more hops than this means a cycle.
 MAX_MERGE_HOPS = 100
@@ -47,17 +46,7 @@ def check_customer(proxy, customer_id, timeout):
     know or erased, Unavailable when it cannot answer within `timeout`.
     Call it before the write transaction starts (see crm_common.db.make_engine).
     """
-    timer = eventlet.Timeout(timeout)
-    try:
-        found = proxy.resolve_customer(customer_id)
-    except eventlet.Timeout as exc:
-        if exc is not timer:
-            raise
-        raise Unavailable(f"The customers service did not answer within {timeout:g} s.") from None
-    except (UnknownService, RemoteError, OSError) as exc:
-        raise Unavailable(f"The customers service cannot check the customer ({exc}).") from None
-    finally:
-        timer.cancel()
+    found = ask(proxy, "resolve_customer", customer_id, timeout=timeout, service="customers")
     if found["state"] == "missing":
         raise UnknownCustomer(f"No customer {customer_id}.", {"customer_id": ["No such customer."]})
     if found["state"] == "erased":

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from crm_common.validation import unstorable_path
 from gateway import schemas
 from gateway.http import ApiError, api, read_json, read_query, read_upload
+from gateway.timeline import timeline_page
 
 BASE = "/api/v1/customers"
 MAX_MAPPED_COLUMNS = 200
@@ -110,6 +111,17 @@ class CustomerEndpoints:
         """Everything held about one customer (GDPR access request)."""
         self.authenticate(request, "customers:admin")
         return self.rpc("customers", "customer_data", canonical_id(customer_id, "customer"))
+
+    @api("GET", f"{BASE}/<string:customer_id>/timeline")
+    def customer_timeline(self, request, customer_id):
+        """Deals, interactions, feedback, tickets and satisfaction of one customer, newest first.
+
+        A merged customer's id shows its survivor's timeline.
+        """
+        self.authenticate(request, "customers:read")
+        params = read_query(request, schemas.Page())
+        customer = self.rpc("customers", "get_customer", canonical_id(customer_id, "customer"))
+        return timeline_page(self, customer["id"], params["limit"], params.get("cursor"))
 
     @api("POST", f"{BASE}/<string:customer_id>/merge")
     def merge_customers(self, request, customer_id):

@@ -2,7 +2,7 @@
 
 from gateway import schemas
 from gateway.customers import canonical_id
-from gateway.http import api, read_json, read_query
+from gateway.http import api, read_json, read_optional_json, read_query, rpc_ready
 
 PIPELINES = "/api/v1/pipelines"
 DEALS = "/api/v1/deals"
@@ -25,7 +25,7 @@ class DealEndpoints:
     def create_pipeline(self, request):
         self.authenticate(request, "pipelines:write")
         pipeline = self.rpc(
-            "pipeline", "create_pipeline", stages_of(read_json(request, schemas.PipelineCreate()))
+            "pipeline", "create_pipeline", rpc_ready(read_json(request, schemas.PipelineCreate()))
         )
         return 201, pipeline, {"Location": f"{PIPELINES}/{pipeline['id']}"}
 
@@ -38,7 +38,7 @@ class DealEndpoints:
     def update_pipeline(self, request, pipeline_id):
         """Rename; add, rename, reorder or remove open stages (ids keep their history)."""
         self.authenticate(request, "pipelines:write")
-        payload = stages_of(read_json(request, schemas.PipelinePatch()))
+        payload = rpc_ready(read_json(request, schemas.PipelinePatch()))
         return self.rpc(
             "pipeline", "update_pipeline", canonical_id(pipeline_id, "pipeline"), payload
         )
@@ -46,14 +46,14 @@ class DealEndpoints:
     @api("POST", DEALS)
     def create_deal(self, request):
         principal = self.authenticate(request, "deals:write")
-        payload = json_ready(read_json(request, schemas.DealCreate()))
+        payload = rpc_ready(read_json(request, schemas.DealCreate()))
         deal = self.rpc("pipeline", "create_deal", payload, principal.actor)
         return 201, deal, {"Location": f"{DEALS}/{deal['id']}"}
 
     @api("GET", DEALS)
     def list_deals(self, request):
         self.authenticate(request, "deals:read")
-        query = json_ready(read_query(request, schemas.DealList()))
+        query = rpc_ready(read_query(request, schemas.DealList()))
         return self.rpc("pipeline", "list_deals", query)
 
     @api("GET", f"{DEALS}/<string:deal_id>")
@@ -70,7 +70,7 @@ class DealEndpoints:
     @api("PATCH", f"{DEALS}/<string:deal_id>")
     def update_deal(self, request, deal_id):
         principal = self.authenticate(request, "deals:write")
-        payload = json_ready(read_json(request, schemas.DealPatch()))
+        payload = rpc_ready(read_json(request, schemas.DealPatch()))
         return self.rpc(
             "pipeline", "update_deal", canonical_id(deal_id, "deal"), payload, principal.actor
         )
@@ -105,25 +105,3 @@ class DealEndpoints:
         return self.rpc(
             "pipeline", "reopen_deal", canonical_id(deal_id, "deal"), payload, principal.actor
         )
-
-
-def read_optional_json(request, schema):
-    """A JSON body that may be left out entirely (an empty body, whatever its type)."""
-    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if not request.content_length and not chunked:
-        return {}
-    return read_json(request, schema)
-
-
-def json_ready(data):
-    """Loaded values (UUIDs, dates) as the JSON the services take."""
-    return {
-        key: value if value is None or isinstance(value, str | int | bool) else str(value)
-        for key, value in data.items()
-    }
-
-
-def stages_of(data):
-    if "stages" in data:
-        data["stages"] = [json_ready(stage) for stage in data["stages"]]
-    return data

@@ -8,6 +8,8 @@ client should hear about, and never lets an exception reach the client as a
 """
 
 import contextlib
+import datetime
+import decimal
 import functools
 import json
 import logging
@@ -269,6 +271,14 @@ def read_json(request, schema):
     return load(schema, payload)
 
 
+def read_optional_json(request, schema):
+    """A JSON body that may be left out entirely: no body at all is read as `{}`."""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if not request.content_length and not chunked:
+        return load(schema, {})
+    return read_json(request, schema)
+
+
 def _no_constant(name):
     raise ValueError(f"{name} is not JSON")
 
@@ -299,3 +309,16 @@ def load(schema, payload):
 def _as_fields(exc):
     messages = exc.normalized_messages()
     return messages if isinstance(messages, dict) else {"_schema": messages}
+
+
+def rpc_ready(value):
+    """Loaded request data as an RPC carries it: ids, times and decimals as text."""
+    if isinstance(value, dict):
+        return {key: rpc_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rpc_ready(item) for item in value]
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.date):  # datetimes too
+        return value.isoformat()
+    return value

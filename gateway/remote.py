@@ -39,6 +39,12 @@ REMOTE_ERRORS = {
     "services.pipeline.exceptions.PipelineNameTaken": 409,
     "services.pipeline.exceptions.ConcurrentDealUpdate": 409,
     "services.pipeline.exceptions.NotDealOwner": 403,
+    "services.interactions.exceptions.InvalidInput": 400,
+    "services.interactions.exceptions.UnknownDeal": 400,
+    "services.interactions.exceptions.InteractionNotFound": 404,
+    "services.interactions.exceptions.TicketNotFound": 404,
+    "services.interactions.exceptions.SatisfactionAlreadyRecorded": 409,
+    "services.interactions.exceptions.InvalidTicketStep": 422,
 }
 
 

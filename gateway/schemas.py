@@ -166,3 +166,78 @@ class SalesReportQuery(StrictSchema):
     # Months (YYYY-MM), inclusive: of closing for performance, of expected close for the forecast.
     from_ = fields.String(data_key="from", attribute="from", validate=MONTH)
     to = fields.String(validate=MONTH)
+
+
+# --- interactions, feedback, tickets, satisfaction ----------------------------------------
+
+INTERACTION_CHANNELS = ("call", "email", "meeting", "social", "note")
+DIRECTIONS = ("inbound", "outbound")
+FEEDBACK_KINDS = ("complaint", "praise", "suggestion")
+TICKET_CHANNELS = ("email", "phone", "web", "chat", "social", "in_person")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_STATUSES = ("open", "assigned", "responded", "resolved", "closed")
+LONG_TEXT = 10000
+
+
+def _optional_text(max_length):
+    return fields.String(allow_none=True, validate=validate.Length(max=max_length))
+
+
+class InteractionCreate(StrictSchema):
+    """`direction` is required for calls, emails and social messages (the service checks)."""
+
+    customer_id = fields.UUID(required=True)
+    deal_id = fields.UUID(allow_none=True)
+    channel = fields.String(required=True, validate=validate.OneOf(INTERACTION_CHANNELS))
+    direction = fields.String(allow_none=True, validate=validate.OneOf(DIRECTIONS))
+    subject = _optional_text(200)
+    body = _optional_text(LONG_TEXT)
+    outcome = _optional_text(200)
+    owner = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    # When it happened (ISO 8601 with a zone); now when left out.
+    occurred_at = fields.AwareDateTime(allow_none=True, format="iso")
+
+
+class InteractionList(Page):
+    customer_id = fields.UUID()
+    deal_id = fields.UUID()
+    channel = fields.String(validate=validate.OneOf(INTERACTION_CHANNELS))
+    owner = fields.String(validate=validate.Length(min=1, max=100))
+
+
+class FeedbackCreate(StrictSchema):
+    """A complaint opens a ticket at `priority` (default normal)."""
+
+    customer_id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(FEEDBACK_KINDS))
+    text = fields.String(required=True, validate=validate.Length(min=1, max=LONG_TEXT))
+    channel = fields.String(validate=validate.OneOf(TICKET_CHANNELS))
+    priority = fields.String(validate=validate.OneOf(TICKET_PRIORITIES))
+
+
+class TicketCreate(StrictSchema):
+    customer_id = fields.UUID(required=True)
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = _optional_text(LONG_TEXT)
+    priority = fields.String(validate=validate.OneOf(TICKET_PRIORITIES))
+    channel = fields.String(validate=validate.OneOf(TICKET_CHANNELS))
+
+
+class TicketList(Page):
+    customer_id = fields.UUID()
+    status = fields.String(validate=validate.OneOf(TICKET_STATUSES))
+    assignee = fields.String(validate=validate.Length(min=1, max=100))
+    priority = fields.String(validate=validate.OneOf(TICKET_PRIORITIES))
+
+
+class TicketStepBody(StrictSchema):
+    note = _optional_text(LONG_TEXT)
+
+
+class TicketAssignBody(TicketStepBody):
+    assignee = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class SatisfactionBody(StrictSchema):
+    score = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    comment = _optional_text(2000)

@@ -10,6 +10,7 @@ from gateway.auth import TokenStore, authenticate, check_admin_token
 from gateway.customers import CustomerEndpoints
 from gateway.deals import DealEndpoints
 from gateway.http import ApiError, api
+from gateway.interactions import InteractionEndpoints
 from gateway.remote import call, expiring
 from gateway.reports import ReportEndpoints
 from gateway.tokens import TokenEndpoints
@@ -50,7 +51,9 @@ class AdminToken(DependencyProvider):
         return self.container.config["CRM_ADMIN_TOKEN"]
 
 
-class GatewayService(CustomerEndpoints, DealEndpoints, ReportEndpoints, TokenEndpoints):
+class GatewayService(
+    CustomerEndpoints, DealEndpoints, InteractionEndpoints, ReportEndpoints, TokenEndpoints
+):
     name = "gateway"
 
     config = Config()

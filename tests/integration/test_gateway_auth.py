@@ -70,6 +70,16 @@ GROUPS = {
     "deals:read": (("GET", "/api/v1/deals", None), "*"),
     "deals:write": (("POST", "/api/v1/deals", {}), {"admin", "manager", "sales"}),
     "pipelines:write": (("POST", "/api/v1/pipelines", {}), {"admin", "manager"}),
+    "interactions:read": (("GET", "/api/v1/interactions", None), "*"),
+    "interactions:write": (
+        ("POST", "/api/v1/feedback", {}),
+        {"admin", "manager", "sales", "service", "marketing"},
+    ),
+    "tickets:read": (("GET", "/api/v1/tickets", None), "*"),
+    "tickets:write": (
+        ("POST", "/api/v1/tickets/5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a/assign", {}),
+        {"admin", "manager", "service"},
+    ),
     "reports:read": (("GET", "/api/v1/reports/customers", None), "*"),
     "tokens:admin": (("GET", "/api/v1/auth/tokens", None), {"admin"}),
 }
