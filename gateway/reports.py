@@ -4,10 +4,18 @@ Every answer carries `as_of` (time of the newest event applied) and
 `lag_seconds` (now minus that).
 """
 
+from werkzeug.wrappers import Response
+
 from gateway import schemas
-from gateway.http import api, read_query
+from gateway.http import ApiError, api, read_query
+from gateway.report_csv import report_csv
 
 BASE = "/api/v1/reports"
+# name -> (the reports service's RPC, the schema of its query parameters).
+REPORTS = {
+    "customers": ("customers_by_status_owner", schemas.StrictSchema),
+    "sales": ("sales_report", schemas.SalesReportQuery),
+}
 
 
 class ReportEndpoints:
@@ -16,13 +24,28 @@ class ReportEndpoints:
     @api("GET", f"{BASE}/customers")
     def customers_report(self, request):
         """Customers per lifecycle status and owner."""
-        self.authenticate(request, "reports:read")
-        read_query(request, schemas.StrictSchema())
-        return self.rpc("reports", "customers_by_status_owner")
+        return self.report(request, "customers")
 
     @api("GET", f"{BASE}/sales")
     def sales_report(self, request):
         """Won amount, won and lost deals, win rate per owner and month; weighted forecast."""
+        return self.report(request, "sales")
+
+    @api("GET", f"{BASE}/<string:name>.csv")
+    def report_as_csv(self, request, name):
+        """Any report as CSV, with the same filters as its JSON."""
+        report = self.report(request, name)
+        return Response(
+            report_csv(report),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+
+    def report(self, request, name):
+        """The report `name` for the query of `request`, from the reports service."""
+        if name not in REPORTS:
+            raise ApiError(404, f"No report {name!r}; the reports are {', '.join(REPORTS)}.")
         self.authenticate(request, "reports:read")
-        query = read_query(request, schemas.SalesReportQuery())
-        return self.rpc("reports", "sales_report", query)
+        method, query_schema = REPORTS[name]
+        query = read_query(request, query_schema())
+        return self.rpc("reports", method, query)

@@ -138,7 +138,8 @@ class ReportsService(ServiceBase, EventProducer):
         return report
 
     @rpc
-    def customers_by_status_owner(self):
+    def customers_by_status_owner(self, query=None):
+        """Customers per lifecycle status and owner (`query` takes no filters yet)."""
         report = views.customers_by_status_owner(self.db)
         report.update(views.freshness(self.db, views.CUSTOMERS_VIEW, utcnow()))
         return report

@@ -254,6 +254,15 @@ def test_the_sales_report_follows_the_deals(client, customer_id, sam):
         "200.00",
     )
     assert report["as_of"] and report["lag_seconds"] >= 0
+    exported = client.get("/api/v1/reports/sales.csv", params={"owner": "sam"})
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    lines = exported.text.splitlines()
+    assert lines[0].startswith("section,owner,month,currency,won_amount")
+    assert len(lines) == 3
+    assert_error(client.get("/api/v1/reports/nothing.csv"), 404, "NOT_FOUND")
+    assert_error(
+        client.get("/api/v1/reports/sales.csv", params={"to": "2027"}), 400, "VALIDATION_ERROR"
+    )
     assert_error(
         client.get("/api/v1/reports/sales", params={"from": "2027-13"}), 400, "VALIDATION_ERROR"
     )
