@@ -7,7 +7,7 @@ Every answer carries `as_of` (time of the newest event applied) and
 from werkzeug.wrappers import Response
 
 from gateway import schemas
-from gateway.http import ApiError, api, read_query
+from gateway.http import ApiError, api, read_query, rpc_ready
 from gateway.report_csv import report_csv
 
 BASE = "/api/v1/reports"
@@ -15,6 +15,7 @@ BASE = "/api/v1/reports"
 REPORTS = {
     "customers": ("customers_by_status_owner", schemas.StrictSchema),
     "sales": ("sales_report", schemas.SalesReportQuery),
+    "funnel": ("funnel_report", schemas.FunnelReportQuery),
 }
 
 
@@ -30,6 +31,11 @@ class ReportEndpoints:
     def sales_report(self, request):
         """Won amount, won and lost deals, win rate per owner and month; weighted forecast."""
         return self.report(request, "sales")
+
+    @api("GET", f"{BASE}/funnel")
+    def funnel_report(self, request):
+        """Per stage of a pipeline: entered, current, converted, conversion and drop, dwell."""
+        return self.report(request, "funnel")
 
     @api("GET", f"{BASE}/<string:name>.csv")
     def report_as_csv(self, request, name):
@@ -48,4 +54,4 @@ class ReportEndpoints:
         self.authenticate(request, "reports:read")
         method, query_schema = REPORTS[name]
         query = read_query(request, query_schema())
-        return self.rpc("reports", method, query)
+        return self.rpc("reports", method, rpc_ready(query))

@@ -5,6 +5,8 @@ attribute limits); these schemas catch the shape of the request: types,
 required fields, unknown fields, and the query parameters each list takes.
 """
 
+import re
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from gateway.auth import ROLES
@@ -241,3 +243,26 @@ class TicketAssignBody(TicketStepBody):
 class SatisfactionBody(StrictSchema):
     score = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
     comment = _optional_text(2000)
+
+
+class Moment(fields.AwareDateTime):
+    """An ISO 8601 time with its zone. A "+01:00" sent unencoded in a query arrives as
+    " 01:00" (a plus is a space there): read it as the offset it was."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class FunnelReportQuery(StrictSchema):
+    pipeline_id = fields.UUID()
+    owner = fields.String(validate=validate.Length(min=1, max=100))
+    # Days (inclusive) the deals counted were created.
+    from_ = fields.Date(data_key="from", attribute="from")
+    to = fields.Date()
+    # The funnel as it stood at this moment.
+    as_of = Moment()

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.db import UTCDateTime, make_base
@@ -79,6 +79,84 @@ class SalesForecast(Base):
     deals: Mapped[int] = mapped_column(Integer)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     weighted_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class PipelineFact(Base):
+    """A pipeline as its newest pipeline_created / pipeline_changed event told it."""
+
+    __tablename__ = "pipeline_facts"
+
+    pipeline_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    is_default: Mapped[bool] = mapped_column(Boolean)
+
+
+class StageFact(Base):
+    """A stage of a pipeline; `position` None once it left the pipeline (its history stays)."""
+
+    __tablename__ = "stage_facts"
+
+    stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(8))
+    position: Mapped[int | None] = mapped_column(Integer)
+
+
+class DealMove(Base):
+    """One deal event: where the deal went (and came from), and its state after it."""
+
+    __tablename__ = "deal_moves"
+
+    deal_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_stage_id: Mapped[str | None] = mapped_column(String(36))
+    to_stage_id: Mapped[str | None] = mapped_column(String(36))
+    dwell_seconds: Mapped[int | None] = mapped_column(Integer)
+    stage_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(8))
+    owner: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_deal_moves_pipeline_id_at", "pipeline_id", "at"),)
+
+
+class FunnelCounts:
+    """The counters of the funnel (see funnel.COUNTS)."""
+
+    entered: Mapped[int] = mapped_column(Integer)
+    converted: Mapped[int] = mapped_column(Integer)
+    lost_here: Mapped[int] = mapped_column(Integer)
+    dwell_seconds: Mapped[int] = mapped_column(BigInteger)
+    dwell_count: Mapped[int] = mapped_column(Integer)
+    current: Mapped[int] = mapped_column(Integer)
+
+
+class DealStageCounts(FunnelCounts, Base):
+    """What one deal adds to one stage of the funnel (see funnel.deal_counts)."""
+
+    __tablename__ = "deal_stage_counts"
+
+    deal_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(String(36), index=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    cohort_day: Mapped[str] = mapped_column(String(10))
+
+
+class FunnelTotals(FunnelCounts, Base):
+    """The funnel's sums per pipeline stage, owner and day the deals were created."""
+
+    __tablename__ = "funnel_totals"
+
+    pipeline_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cohort_day: Mapped[str] = mapped_column(String(10), primary_key=True)
 
 
 class ViewState(Base):

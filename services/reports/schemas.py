@@ -47,6 +47,7 @@ class DealStateData(Schema):
     probability = fields.Float(required=True, validate=validate.Range(min=0, max=1))
     expected_close_date = fields.String(required=True, allow_none=True)
     closed_at = fields.String(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(required=True, format="iso")
 
 
 class DealEventData(Schema):
@@ -57,9 +58,45 @@ class DealEventData(Schema):
 
     deal_id = fields.String(required=True)
     deal = fields.Nested(DealStateData, required=True)
+    # Stage steps (moved, won, lost, reopened) say where from, and the dwell there.
+    from_stage_id = fields.String(load_default=None)
+    to_stage_id = fields.String(load_default=None)
+    dwell_seconds = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class StageData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    stage_id = fields.String(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("open", "won", "lost")))
+    position = fields.Integer(required=True)
+
+
+class PipelineEventData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    pipeline_id = fields.String(required=True)
+    name = fields.String(required=True)
+    is_default = fields.Boolean(required=True)
+    stages = fields.List(fields.Nested(StageData), required=True)
 
 
 MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM.")
+
+
+class FunnelQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    pipeline_id = fields.UUID()
+    owner = fields.String(validate=validate.Length(min=1, max=100))
+    # First and last day (inclusive) the deals counted were created.
+    from_day = fields.Date(data_key="from")
+    to_day = fields.Date(data_key="to")
+    as_of = fields.AwareDateTime(format="iso")
 
 
 class SalesQuery(Schema):

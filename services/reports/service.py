@@ -8,11 +8,11 @@ from nameko.timer import timer
 
 from crm_common.db import Database
 from crm_common.envelope import utcnow
-from crm_common.errors import ValidationFailed
+from crm_common.errors import NotFound, ValidationFailed
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
-from services.reports import catchup, views
+from services.reports import catchup, funnel_view, views
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
 from services.reports.schemas import (
@@ -20,8 +20,24 @@ from services.reports.schemas import (
     CustomerMergedData,
     CustomerUpdatedData,
     DealEventData,
+    FunnelQuery,
+    PipelineEventData,
     SalesQuery,
 )
+
+
+def apply_deal(session, envelope):
+    """A deal event moves the sales totals and the funnel."""
+    funnel_view.lock_deal(session, envelope["data"]["deal_id"])
+    views.apply_deal_event(session, envelope)
+    funnel_view.apply_deal_move(session, envelope)
+    views.touch(session, funnel_view.FUNNEL_VIEW, envelope["occurred_at"])
+
+
+def apply_pipeline(session, envelope):
+    funnel_view.apply_pipeline_event(session, envelope)
+    views.touch(session, funnel_view.FUNNEL_VIEW, envelope["occurred_at"])
+
 
 # What reports do with each event they use, whether it arrives from the
 # broker or from the producer's log: (effect on the views, schema of its data).
@@ -30,7 +46,7 @@ APPLIERS = {
     ("customers", "customer_updated"): (views.apply_customer_updated, CustomerUpdatedData),
     ("customers", "customer_merged"): (views.apply_customer_merged, CustomerMergedData),
     **{
-        ("pipeline", event_type): (views.apply_deal_event, DealEventData)
+        ("pipeline", event_type): (apply_deal, DealEventData)
         for event_type in (
             "deal_created",
             "deal_updated",
@@ -40,6 +56,8 @@ APPLIERS = {
             "deal_reopened",
         )
     },
+    ("pipeline", "pipeline_created"): (apply_pipeline, PipelineEventData),
+    ("pipeline", "pipeline_changed"): (apply_pipeline, PipelineEventData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
 
@@ -76,6 +94,14 @@ class ReportsService(ServiceBase, EventProducer):
     @event_handler("customers", "customer_merged", requeue_on_error=True)
     def apply_customer_merged(self, body):
         self.apply("customers", body)
+
+    @event_handler("pipeline", "pipeline_created", requeue_on_error=True)
+    def apply_pipeline_created(self, body):
+        self.apply("pipeline", body)
+
+    @event_handler("pipeline", "pipeline_changed", requeue_on_error=True)
+    def apply_pipeline_changed(self, body):
+        self.apply("pipeline", body)
 
     @event_handler("pipeline", "deal_created", requeue_on_error=True)
     def apply_deal_created(self, body):
@@ -124,13 +150,30 @@ class ReportsService(ServiceBase, EventProducer):
                 session_factory=self.inbox.database.session,
             )
 
+    @rpc(expected_exceptions=(ValidationFailed, NotFound))
+    def funnel_report(self, query=None):
+        """Per stage of a pipeline: entered, current, converted, rates, dwell; as of now or then."""
+        params = load_query(FunnelQuery(), query)
+        filters = {
+            "pipeline_id": params.get("pipeline_id"),
+            "owner": params.get("owner"),
+            "days": tuple(
+                day.isoformat() if day else None
+                for day in (params.get("from_day"), params.get("to_day"))
+            ),
+        }
+        if params.get("as_of"):
+            report = funnel_view.funnel_as_of(self.db, params["as_of"], **filters)
+            report.update(views.freshness_at(self.db, funnel_view.FUNNEL_VIEW, params["as_of"]))
+        else:
+            report = funnel_view.funnel_report(self.db, **filters)
+            report.update(views.freshness(self.db, funnel_view.FUNNEL_VIEW, utcnow()))
+        return report
+
     @rpc(expected_exceptions=ValidationFailed)
     def sales_report(self, query=None):
         """Won and lost per owner and month closed; weighted forecast per expected close month."""
-        try:
-            params = SalesQuery().load(query or {})
-        except ValidationError as exc:
-            raise ValidationFailed("Invalid report query.", exc.normalized_messages()) from None
+        params = load_query(SalesQuery(), query)
         report = views.sales_report(
             self.db, params.get("owner"), (params.get("from_month"), params.get("to_month"))
         )
@@ -143,3 +186,10 @@ class ReportsService(ServiceBase, EventProducer):
         report = views.customers_by_status_owner(self.db)
         report.update(views.freshness(self.db, views.CUSTOMERS_VIEW, utcnow()))
         return report
+
+
+def load_query(schema, query):
+    try:
+        return schema.load(query or {})
+    except ValidationError as exc:
+        raise ValidationFailed("Invalid report query.", exc.normalized_messages()) from None

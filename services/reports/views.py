@@ -4,9 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from crm_common.db import is_postgres
 from services.reports import sales
 from services.reports.models import (
     CustomerFact,
@@ -15,6 +13,7 @@ from services.reports.models import (
     SalesPerformance,
     ViewState,
 )
+from services.reports.totals import add_to
 
 CUSTOMERS_VIEW = "customers"
 SALES_VIEW = "sales"
@@ -96,7 +95,7 @@ def apply_deal_event(session, envelope):
     fact.expected_close_date = deal["expected_close_date"]
     fact.closed_at = deal["closed_at"]
     for view, key, deltas in sales.moves(old, sales_state(fact)):
-        add_to(session, SALES_TABLES[view], key, deltas)
+        add_to(session, SALES_TABLES[view], TOTALS_KEY, key, deltas)
     touch(session, SALES_VIEW, envelope["occurred_at"])
 
 
@@ -109,22 +108,6 @@ def sales_state(fact):
         probability=Decimal(fact.probability_bp) / 10000,
         expected_close_date=fact.expected_close_date,
         closed_at=fact.closed_at,
-    )
-
-
-def add_to(session, model, key, deltas):
-    """Add `deltas` to the totals row of `key` (owner, month, currency), creating it if new.
-
-    One statement (an upsert), so two reports instances adding to the same
-    row at once both count.
-    """
-    insert = postgresql.insert if is_postgres(session.get_bind()) else sqlite.insert
-    statement = insert(model).values(**dict(zip(TOTALS_KEY, key, strict=True)), **deltas)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=TOTALS_KEY,
-            set_={column: getattr(model, column) + statement.excluded[column] for column in deltas},
-        )
     )
 
 
@@ -213,4 +196,17 @@ def freshness(session, view, now):
     return {
         "as_of": as_of.isoformat(timespec="microseconds"),
         "lag_seconds": round(max(0.0, (now - as_of).total_seconds()), 3),
+    }
+
+
+def freshness_at(session, view, as_of):
+    """Freshness of a time-travel answer: `as_of` is the moment asked for; `lag_seconds`
+    how far the view's newest event falls short of it (0 when the view has caught up)."""
+    state = session.get(ViewState, view)
+    newest = state.as_of if state is not None else None
+    lag = max(0.0, (as_of - newest).total_seconds()) if newest is not None else None
+    return {
+        "as_of": as_of.isoformat(timespec="microseconds"),
+        "lag_seconds": round(lag, 3) if lag is not None else None,
+        "time_travel": True,
     }

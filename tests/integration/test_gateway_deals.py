@@ -5,6 +5,8 @@ import pytest
 from tests.support.http import assert_error
 from tests.support.waiting import wait_for
 
+UNKNOWN_ID = "5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a"
+
 
 @pytest.fixture
 def customer_id(client):
@@ -267,3 +269,47 @@ def test_the_sales_report_follows_the_deals(client, customer_id, sam):
         client.get("/api/v1/reports/sales", params={"from": "2027-13"}), 400, "VALIDATION_ERROR"
     )
     assert_error(client.get("/api/v1/reports/sales", params={"by": "x"}), 400, "VALIDATION_ERROR")
+
+
+def test_the_funnel_follows_the_deals_and_travels_in_time(client, customer_id):
+    before = client.get("/api/v1/reports/funnel")
+    assert before.status_code in (200, 404), before.text
+    first = create_deal(client, customer_id, title="One")
+    second = create_deal(client, customer_id, title="Two")
+    assert client.post(f"/api/v1/deals/{first['id']}/stage", {"stage": "qualified"}).ok
+    assert client.post(f"/api/v1/deals/{first['id']}/won", {}).ok
+    assert client.post(f"/api/v1/deals/{second['id']}/lost", {"reason": "Budget"}).ok
+
+    def settled():
+        response = client.get("/api/v1/reports/funnel")
+        report = response.json() if response.status_code == 200 else None
+        return report if report and report["won"] == 1 and report["lost"] == 1 else None
+
+    report = wait_for(settled, message="the funnel to follow the deals")
+    stages = {row["stage"]: row for row in report["stages"]}
+    assert [row["stage"] for row in report["stages"]] == [
+        "lead",
+        "qualified",
+        "proposal",
+        "negotiation",
+        "won",
+    ]
+    assert (stages["lead"]["entered"], stages["lead"]["converted"]) == (2, 1)
+    assert (stages["lead"]["conversion_rate"], stages["lead"]["drop_rate"]) == (0.5, 0.5)
+    assert stages["qualified"]["conversion_rate"] == 1.0
+    assert report["win_rate"] == 0.5
+    assert report["bottleneck"] == "lead"
+    assert report["as_of"] and report["lag_seconds"] >= 0
+
+    then = client.get("/api/v1/reports/funnel", params={"as_of": first["created_at"]}).json()
+    assert then["time_travel"] is True
+    assert sum(row["entered"] for row in then["stages"]) <= 2
+    assert then["won"] == 0
+    assert_error(
+        client.get("/api/v1/reports/funnel", params={"as_of": "yesterday"}), 400, "VALIDATION_ERROR"
+    )
+    assert_error(
+        client.get("/api/v1/reports/funnel", params={"pipeline_id": UNKNOWN_ID}), 404, "NOT_FOUND"
+    )
+    exported = client.get("/api/v1/reports/funnel.csv")
+    assert exported.text.splitlines()[0].startswith("stage,stage_id,entered")

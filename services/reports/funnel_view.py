@@ -1,0 +1,262 @@
+"""The funnel view in the reports database: moves in, totals out (rules in funnel.py).
+
+Each deal event is stored as a `DealMove`. The deal's contribution to the
+funnel (`DealStageCounts`, per stage) is then computed again from all its
+moves, and the difference to what it contributed before is added to
+`FunnelTotals`, the sums per (pipeline, stage, owner, day created) that live
+answers read. Time-travel answers (`as_of`) are computed from the moves
+themselves.
+"""
+
+from collections import defaultdict
+
+from sqlalchemy import delete, func, select
+
+from crm_common.db import lock_for
+from crm_common.errors import NotFound
+from services.reports import funnel
+from services.reports.models import (
+    DealMove,
+    DealStageCounts,
+    FunnelTotals,
+    PipelineFact,
+    StageFact,
+)
+from services.reports.totals import add_to
+
+FUNNEL_VIEW = "funnel"
+KINDS = {
+    "deal_created": "created",
+    "deal_updated": "updated",
+    "deal_stage_changed": "moved",
+    "deal_won": "won",
+    "deal_lost": "lost",
+    "deal_reopened": "reopened",
+}
+NO_OWNER = ""
+FUNNEL_KEY = ("pipeline_id", "stage_id", "owner", "cohort_day")
+
+
+def lock_deal(session, deal_id):
+    """Events of one deal applied by two instances at once take turns."""
+    lock_for(session, f"reports:deal:{deal_id}")
+
+
+def apply_pipeline_event(session, envelope):
+    """pipeline_created / pipeline_changed: the stages and their order, if newer."""
+    data = envelope["data"]
+    pipeline_id = data["pipeline_id"]
+    lock_for(session, f"reports:pipeline:{pipeline_id}")
+    fact = session.get(PipelineFact, pipeline_id)
+    if fact is not None and fact.sequence >= envelope["sequence"]:
+        return
+    if fact is None:
+        fact = PipelineFact(pipeline_id=pipeline_id)
+        session.add(fact)
+    fact.sequence = envelope["sequence"]
+    fact.name = data["name"]
+    fact.is_default = data["is_default"]
+    before = _order(session, pipeline_id)
+    listed = {stage["stage_id"]: stage for stage in data["stages"]}
+    known = {
+        stage.stage_id: stage
+        for stage in session.scalars(select(StageFact).where(StageFact.pipeline_id == pipeline_id))
+    }
+    for stage_id, stage in known.items():
+        if stage_id not in listed:
+            stage.position = None
+    for stage_id, shown in listed.items():
+        stage = known.get(stage_id)
+        if stage is None:
+            stage = StageFact(stage_id=stage_id, pipeline_id=pipeline_id)
+            session.add(stage)
+        stage.name = shown["name"]
+        stage.kind = shown["kind"]
+        stage.position = shown["position"]
+    session.flush()
+    if _order(session, pipeline_id) != before:
+        # "Converted" depends on the stage order: every deal of the pipeline counts again.
+        deal_ids = session.scalars(
+            select(DealStageCounts.deal_id)
+            .where(DealStageCounts.pipeline_id == pipeline_id)
+            .distinct()
+        ).all()
+        for deal_id in deal_ids:
+            recount_deal(session, deal_id)
+
+
+def _order(session, pipeline_id):
+    return [
+        (stage.stage_id, stage.kind, stage.position) for stage in stages_of(session, pipeline_id)
+    ]
+
+
+def apply_deal_move(session, envelope):
+    """Any deal event: keep it as a move and count the deal again."""
+    data = envelope["data"]
+    deal = data["deal"]
+    key = (data["deal_id"], envelope["sequence"])
+    if session.get(DealMove, key) is None:
+        session.add(
+            DealMove(
+                deal_id=data["deal_id"],
+                sequence=envelope["sequence"],
+                pipeline_id=deal["pipeline_id"],
+                at=envelope["occurred_at"],
+                kind=KINDS[envelope["event_type"]],
+                from_stage_id=data.get("from_stage_id"),
+                to_stage_id=data.get("to_stage_id") or _entered(envelope),
+                dwell_seconds=data.get("dwell_seconds"),
+                stage_id=deal["stage_id"],
+                status=deal["status"],
+                owner=deal["owner"],
+                created_at=deal["created_at"],
+            )
+        )
+        session.flush()
+    recount_deal(session, data["deal_id"])
+
+
+def _entered(envelope):
+    """The stage a deal event put the deal in, when the event names no to_stage_id."""
+    if envelope["event_type"] in ("deal_created", "deal_won", "deal_lost"):
+        return envelope["data"]["deal"]["stage_id"]
+    return None
+
+
+def recount_deal(session, deal_id):
+    moves = session.scalars(
+        select(DealMove).where(DealMove.deal_id == deal_id).order_by(DealMove.sequence)
+    ).all()
+    if not moves:
+        return
+    last = moves[-1]
+    pipeline = pipeline_of(session, last.pipeline_id)
+    counts = funnel.deal_counts([as_move(move) for move in moves], pipeline)
+    owner, cohort = last.owner or NO_OWNER, last.created_at.date().isoformat()
+    old = session.scalars(select(DealStageCounts).where(DealStageCounts.deal_id == deal_id)).all()
+    deltas = defaultdict(lambda: dict.fromkeys(funnel.COUNTS, 0))
+    for row in old:
+        for name in funnel.COUNTS:
+            deltas[(row.pipeline_id, row.stage_id, row.owner, row.cohort_day)][name] -= getattr(
+                row, name
+            )
+    for stage_id, stage_counts in counts.items():
+        for name, value in stage_counts.as_dict().items():
+            deltas[(last.pipeline_id, stage_id, owner, cohort)][name] += value
+    for key, delta in deltas.items():
+        if any(delta.values()):
+            add_to(session, FunnelTotals, FUNNEL_KEY, key, delta)
+    session.execute(delete(DealStageCounts).where(DealStageCounts.deal_id == deal_id))
+    session.add_all(
+        DealStageCounts(
+            deal_id=deal_id,
+            stage_id=stage_id,
+            pipeline_id=last.pipeline_id,
+            owner=owner,
+            cohort_day=cohort,
+            **stage_counts.as_dict(),
+        )
+        for stage_id, stage_counts in counts.items()
+    )
+    session.flush()
+
+
+def as_move(row):
+    return funnel.Move(
+        sequence=row.sequence,
+        kind=row.kind,
+        from_stage_id=row.from_stage_id,
+        to_stage_id=row.to_stage_id,
+        dwell_seconds=row.dwell_seconds,
+        stage_id=row.stage_id,
+        status=row.status,
+    )
+
+
+def stages_of(session, pipeline_id):
+    return [
+        funnel.Stage(stage.stage_id, stage.name, stage.kind, stage.position)
+        for stage in session.scalars(
+            select(StageFact)
+            .where(StageFact.pipeline_id == pipeline_id, StageFact.position.is_not(None))
+            .order_by(StageFact.position)
+        )
+    ]
+
+
+def pipeline_of(session, pipeline_id):
+    return funnel.Pipeline({stage.stage_id: stage for stage in stages_of(session, pipeline_id)})
+
+
+def chosen_pipeline(session, pipeline_id=None):
+    """The pipeline asked for, or the default one; NotFound if reports never heard of it."""
+    if pipeline_id:
+        fact = session.get(PipelineFact, str(pipeline_id))
+    else:
+        fact = session.scalars(
+            select(PipelineFact).where(PipelineFact.is_default.is_(True))
+        ).first()
+    if fact is None:
+        raise NotFound(
+            f"No pipeline {pipeline_id} in the reports yet."
+            if pipeline_id
+            else "No default pipeline in the reports yet.",
+            details={"pipeline_id": str(pipeline_id) if pipeline_id else None},
+        )
+    return fact
+
+
+def funnel_report(session, pipeline_id=None, owner=None, days=(None, None)):
+    """The live funnel, from the totals; `days` (first, last) filters by day deals were created."""
+    pipeline = chosen_pipeline(session, pipeline_id)
+    query = select(
+        FunnelTotals.stage_id, *(func.sum(getattr(FunnelTotals, name)) for name in funnel.COUNTS)
+    ).where(FunnelTotals.pipeline_id == pipeline.pipeline_id)
+    if owner is not None:
+        query = query.where(FunnelTotals.owner == owner)
+    first, last = days
+    if first:
+        query = query.where(FunnelTotals.cohort_day >= first)
+    if last:
+        query = query.where(FunnelTotals.cohort_day <= last)
+    totals = {
+        stage_id: dict(zip(funnel.COUNTS, (int(value or 0) for value in sums), strict=True))
+        for stage_id, *sums in session.execute(query.group_by(FunnelTotals.stage_id))
+    }
+    return {
+        "pipeline_id": pipeline.pipeline_id,
+        "pipeline": pipeline.name,
+        **funnel.report(stages_of(session, pipeline.pipeline_id), totals),
+    }
+
+
+def funnel_as_of(session, as_of, pipeline_id=None, owner=None, days=(None, None)):
+    """The funnel as it stood at `as_of`: only the moves up to then count."""
+    pipeline = chosen_pipeline(session, pipeline_id)
+    stages = pipeline_of(session, pipeline.pipeline_id)
+    rows = session.scalars(
+        select(DealMove)
+        .where(DealMove.pipeline_id == pipeline.pipeline_id, DealMove.at <= as_of)
+        .order_by(DealMove.deal_id, DealMove.sequence)
+    ).all()
+    by_deal = defaultdict(list)
+    for row in rows:
+        by_deal[row.deal_id].append(row)
+    first, last = days
+    totals = defaultdict(lambda: dict.fromkeys(funnel.COUNTS, 0))
+    for moves in by_deal.values():
+        latest = moves[-1]
+        cohort = latest.created_at.date().isoformat()
+        if owner is not None and (latest.owner or NO_OWNER) != owner:
+            continue
+        if (first and cohort < first) or (last and cohort > last):
+            continue
+        for stage_id, counts in funnel.deal_counts(map(as_move, moves), stages).items():
+            for name, value in counts.as_dict().items():
+                totals[stage_id][name] += value
+    return {
+        "pipeline_id": pipeline.pipeline_id,
+        "pipeline": pipeline.name,
+        **funnel.report(stages_of(session, pipeline.pipeline_id), totals),
+    }
