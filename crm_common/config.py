@@ -31,6 +31,8 @@ DEFAULTS = {
     "CRM_LOG_LEVEL": "INFO",
     # How often reports read the producers' logs for events the broker did not deliver.
     "CRM_REPORTS_CATCH_UP_SECONDS": "30",
+    # How often reports may recompute customer segments (when their inputs changed).
+    "CRM_REPORTS_SEGMENT_SECONDS": "5",
     # Ticket SLA targets by priority, in minutes from opening: first response and resolution.
     "CRM_SLA_URGENT_RESPONSE_MINUTES": "15",
     "CRM_SLA_URGENT_RESOLUTION_MINUTES": "240",
@@ -55,6 +57,7 @@ FLOAT_SETTINGS = (
     "CRM_IMPORT_TIMEOUT",
     "CRM_OUTBOX_RELAY_GRACE",
     "CRM_REPORTS_CATCH_UP_SECONDS",
+    "CRM_REPORTS_SEGMENT_SECONDS",
     "CRM_SLA_URGENT_RESPONSE_MINUTES",
     "CRM_SLA_URGENT_RESOLUTION_MINUTES",
     "CRM_SLA_HIGH_RESPONSE_MINUTES",

@@ -16,6 +16,7 @@ REPORTS = {
     "customers": ("customers_by_status_owner", schemas.StrictSchema),
     "sales": ("sales_report", schemas.SalesReportQuery),
     "funnel": ("funnel_report", schemas.FunnelReportQuery),
+    "segments": ("segments_report", schemas.SegmentsReportQuery),
 }
 
 
@@ -36,6 +37,18 @@ class ReportEndpoints:
     def funnel_report(self, request):
         """Per stage of a pipeline: entered, current, converted, conversion and drop, dwell."""
         return self.report(request, "funnel")
+
+    @api("GET", f"{BASE}/segments")
+    def segments_report(self, request):
+        """Per segment (RFM and engagement tiers): customers, share, avg_monetary."""
+        return self.report(request, "segments")
+
+    @api("GET", f"{BASE}/segments/<string:segment>/customers")
+    def segment_members(self, request, segment):
+        """The customers in one segment, with the metrics that put them there."""
+        self.authenticate(request, "reports:read")
+        query = rpc_ready(read_query(request, schemas.SegmentMembersQuery()))
+        return self.rpc("reports", "segment_members", segment, query)
 
     @api("GET", f"{BASE}/<string:name>.csv")
     def report_as_csv(self, request, name):

@@ -266,3 +266,12 @@ class FunnelReportQuery(StrictSchema):
     to = fields.Date()
     # The funnel as it stood at this moment.
     as_of = Moment()
+
+
+class SegmentsReportQuery(StrictSchema):
+    as_of = Moment()
+
+
+class SegmentMembersQuery(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.UUID()

@@ -80,6 +80,7 @@ def crm_config(rabbit_config, make_db_url, db_kind, tmp_path):
         "CRM_OUTBOX_RELAY_GRACE": "0.5",
         # Tests see the broker path alone; catch-up tests ask for it explicitly.
         "CRM_REPORTS_CATCH_UP_SECONDS": "3600",
+        "CRM_REPORTS_SEGMENT_SECONDS": "1",
     }
     for name in SERVICES:
         environ[db_url_key(name)] = make_db_url(db_kind, name)

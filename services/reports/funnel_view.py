@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 
 from crm_common.db import lock_for
 from crm_common.errors import NotFound
-from services.reports import funnel
+from services.reports import funnel, sales
 from services.reports.models import (
     DealMove,
     DealStageCounts,
@@ -111,6 +111,8 @@ def apply_deal_move(session, envelope):
                 status=deal["status"],
                 owner=deal["owner"],
                 created_at=deal["created_at"],
+                customer_id=deal["customer_id"],
+                amount_cents=sales.to_cents(deal["amount"]),
             )
         )
         session.flush()

@@ -121,6 +121,9 @@ class DealMove(Base):
     status: Mapped[str] = mapped_column(String(8))
     owner: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # For segments as of a past moment: whose deal, and its amount then.
+    customer_id: Mapped[str | None] = mapped_column(String(36))
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_deal_moves_pipeline_id_at", "pipeline_id", "at"),)
 
@@ -157,6 +160,35 @@ class FunnelTotals(FunnelCounts, Base):
     stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100), primary_key=True)
     cohort_day: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+
+class InteractionFact(Base):
+    """One logged interaction: engagement for the segments."""
+
+    __tablename__ = "interaction_facts"
+
+    interaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+
+
+class CustomerSegment(Base):
+    """A customer's segment and the metrics it came from, as last computed.
+
+    `sequence` numbers this customer's segment_changed events.
+    """
+
+    __tablename__ = "customer_segments"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(16), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    recency_days: Mapped[int | None] = mapped_column(Integer)
+    frequency: Mapped[int] = mapped_column(Integer)
+    monetary_cents: Mapped[int] = mapped_column(BigInteger)
+    engagement: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ViewState(Base):

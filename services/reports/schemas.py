@@ -107,3 +107,28 @@ class SalesQuery(Schema):
     # First and last month (YYYY-MM) of closing, for performance, and of expected close.
     from_month = fields.String(data_key="from", validate=MONTH)
     to_month = fields.String(data_key="to", validate=MONTH)
+
+
+class InteractionLoggedData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    interaction_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    channel = fields.String(required=True)
+    occurred_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class SegmentsQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    as_of = fields.AwareDateTime(format="iso")
+
+
+class SegmentMembersQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.UUID()

@@ -1,5 +1,7 @@
 """The reports service: materialized views fed by other services' events."""
 
+from datetime import timedelta
+
 from marshmallow import ValidationError
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
@@ -12,7 +14,7 @@ from crm_common.errors import NotFound, ValidationFailed
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
-from services.reports import catchup, funnel_view, views
+from services.reports import catchup, funnel_view, segment_view, views
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
 from services.reports.schemas import (
@@ -21,8 +23,11 @@ from services.reports.schemas import (
     CustomerUpdatedData,
     DealEventData,
     FunnelQuery,
+    InteractionLoggedData,
     PipelineEventData,
     SalesQuery,
+    SegmentMembersQuery,
+    SegmentsQuery,
 )
 
 
@@ -37,6 +42,11 @@ def apply_deal(session, envelope):
 def apply_pipeline(session, envelope):
     funnel_view.apply_pipeline_event(session, envelope)
     views.touch(session, funnel_view.FUNNEL_VIEW, envelope["occurred_at"])
+
+
+def apply_interaction(session, envelope):
+    segment_view.apply_interaction_logged(session, envelope)
+    views.touch(session, "interactions", envelope["occurred_at"])
 
 
 # What reports do with each event they use, whether it arrives from the
@@ -58,6 +68,7 @@ APPLIERS = {
     },
     ("pipeline", "pipeline_created"): (apply_pipeline, PipelineEventData),
     ("pipeline", "pipeline_changed"): (apply_pipeline, PipelineEventData),
+    ("interactions", "interaction_logged"): (apply_interaction, InteractionLoggedData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
 
@@ -70,6 +81,18 @@ class CatchUpSchedule(DependencyProvider):
         return self.schedule
 
 
+class SegmentSchedule(DependencyProvider):
+    """When segments are due: their inputs moved on, or an hour passed (recency ages)."""
+
+    def setup(self):
+        self.interval = self.container.config["CRM_REPORTS_SEGMENT_SECONDS"]
+        self.last_run = None
+        self.last_inputs = None
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
 class ReportsService(ServiceBase, EventProducer):
     name = "reports"
 
@@ -77,7 +100,9 @@ class ReportsService(ServiceBase, EventProducer):
     outbox = Outbox(OutboxEvent, CATALOG)
     inbox = Inbox(AppliedEvent)
     catch_up_schedule = CatchUpSchedule()
+    segment_schedule = SegmentSchedule()
     customers = RpcProxy("customers")
+    interactions = RpcProxy("interactions")
     pipeline = RpcProxy("pipeline")
 
     # Handler names are part of their queues' names: never rename one.
@@ -149,6 +174,54 @@ class ReportsService(ServiceBase, EventProducer):
                 apply=lambda body, producer=producer: self.apply(producer, body),
                 session_factory=self.inbox.database.session,
             )
+
+    @event_handler("interactions", "interaction_logged", requeue_on_error=True)
+    def apply_interaction_logged(self, body):
+        self.apply("interactions", body)
+
+    @timer(interval=1)
+    def segment_timer(self):
+        """Recompute segments when their inputs changed (or hourly), at most every
+        CRM_REPORTS_SEGMENT_SECONDS."""
+        schedule, now = self.segment_schedule, utcnow()
+        if schedule.last_run and now - schedule.last_run < timedelta(seconds=schedule.interval):
+            return
+        inputs = views.events_applied(self.db, segment_view.INPUT_VIEWS)
+        stale = schedule.last_run is None or now - schedule.last_run >= segment_view.RECOMPUTE_EVERY
+        self.db.rollback()
+        if inputs != schedule.last_inputs or stale:
+            self.recompute_segments()
+            schedule.last_inputs, schedule.last_run = inputs, now
+
+    @rpc
+    def recompute_segments(self):
+        """Assign every customer's segment now; emits segment_changed for each that moved."""
+        now = utcnow()
+        events = segment_view.recompute(self.db, now)
+        self.outbox.add_many(self.db, events)
+        views.touch(self.db, segment_view.SEGMENTS_VIEW, now)
+        self.db.commit()
+        return {"moved": len(events)}
+
+    @rpc(expected_exceptions=ValidationFailed)
+    def segments_report(self, query=None):
+        """Per segment: customers, share, avg_monetary; as of now or `as_of`."""
+        params = load_query(SegmentsQuery(), query)
+        if params.get("as_of"):
+            report = segment_view.segments_as_of(self.db, utcnow(), params["as_of"])
+            report.update(views.freshness_at(self.db, segment_view.SEGMENTS_VIEW, params["as_of"]))
+        else:
+            report = segment_view.segments_report(self.db)
+            report.update(views.freshness(self.db, segment_view.SEGMENTS_VIEW, utcnow()))
+        return report
+
+    @rpc(expected_exceptions=ValidationFailed)
+    def segment_members(self, segment, query=None):
+        """The customers in one segment, by id, with the metrics that put them there."""
+        params = load_query(SegmentMembersQuery(), query)
+        report = segment_view.members(self.db, segment, params["limit"], params.get("cursor"))
+        report.update(views.freshness(self.db, segment_view.SEGMENTS_VIEW, utcnow()))
+        return report
 
     @rpc(expected_exceptions=(ValidationFailed, NotFound))
     def funnel_report(self, query=None):

@@ -187,6 +187,15 @@ def customers_by_status_owner(session):
     return {"items": items, "total": sum(item["customers"] for item in items)}
 
 
+def events_applied(session, names):
+    """{view: events applied} of the views named: a cheap watermark of their inputs."""
+    return dict(
+        session.execute(
+            select(ViewState.view, ViewState.events_applied).where(ViewState.view.in_(names))
+        ).all()
+    )
+
+
 def freshness(session, view, now):
     """`as_of` and `lag_seconds` of a view; both None before its first event."""
     state = session.get(ViewState, view)

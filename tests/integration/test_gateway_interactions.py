@@ -2,14 +2,9 @@
 
 import pytest
 
-from tests.support.http import assert_error
+from tests.support.http import assert_error, created
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
-
-
-def created(response):
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def ok(response):

@@ -2,13 +2,8 @@
 
 from datetime import datetime
 
-from tests.support.http import assert_error
+from tests.support.http import assert_error, created
 from tests.support.waiting import wait_for
-
-
-def created(response):
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def test_the_timeline_merges_every_service_newest_first_in_pages(client):

@@ -38,6 +38,12 @@ class Client:
         return self.request("PATCH", path, json=body, **kwargs)
 
 
+def created(response):
+    """The body of a 201 answer."""
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 def assert_error(response, status, code):
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/json"
