@@ -33,6 +33,8 @@ DEFAULTS = {
     "CRM_REPORTS_CATCH_UP_SECONDS": "30",
     # How often reports may recompute customer segments (when their inputs changed).
     "CRM_REPORTS_SEGMENT_SECONDS": "5",
+    # How long reports keep an answer in Redis (0: not at all); a changed view needs a new one.
+    "CRM_REPORTS_CACHE_SECONDS": "300",
     # Ticket SLA targets by priority, in minutes from opening: first response and resolution.
     "CRM_SLA_URGENT_RESPONSE_MINUTES": "15",
     "CRM_SLA_URGENT_RESOLUTION_MINUTES": "240",
@@ -51,6 +53,7 @@ INT_SETTINGS = (
     "CRM_MAX_IMPORT_BYTES",
     "CRM_MAX_WORKERS",
     "CRM_GATEWAY_MAX_WORKERS",
+    "CRM_REPORTS_CACHE_SECONDS",
 )
 FLOAT_SETTINGS = (
     "CRM_RPC_TIMEOUT",

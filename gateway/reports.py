@@ -17,6 +17,8 @@ REPORTS = {
     "sales": ("sales_report", schemas.SalesReportQuery),
     "funnel": ("funnel_report", schemas.FunnelReportQuery),
     "segments": ("segments_report", schemas.SegmentsReportQuery),
+    "satisfaction": ("satisfaction_report", schemas.SatisfactionReportQuery),
+    "service": ("service_report", schemas.ServiceReportQuery),
 }
 
 
@@ -42,6 +44,16 @@ class ReportEndpoints:
     def segments_report(self, request):
         """Per segment (RFM and engagement tiers): customers, share, avg_monetary."""
         return self.report(request, "segments")
+
+    @api("GET", f"{BASE}/satisfaction")
+    def satisfaction_report(self, request):
+        """CSAT average, share of 4-5, distribution; by agent, month or channel; `as_of`."""
+        return self.report(request, "satisfaction")
+
+    @api("GET", f"{BASE}/service")
+    def service_report(self, request):
+        """Tickets opened and resolved, median response and resolution times, SLA breaches."""
+        return self.report(request, "service")
 
     @api("GET", f"{BASE}/segments/<string:segment>/customers")
     def segment_members(self, request, segment):

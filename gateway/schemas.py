@@ -258,14 +258,38 @@ class Moment(fields.AwareDateTime):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class FunnelReportQuery(StrictSchema):
-    pipeline_id = fields.UUID()
-    owner = fields.String(validate=validate.Length(min=1, max=100))
-    # Days (inclusive) the deals counted were created.
+class Period(StrictSchema):
+    """First and last day (inclusive, UTC) of what a report counts."""
+
     from_ = fields.Date(data_key="from", attribute="from")
     to = fields.Date()
+
+
+class FunnelReportQuery(Period):
+    """`from` and `to`: the days the deals counted were created."""
+
+    pipeline_id = fields.UUID()
+    owner = fields.String(validate=validate.Length(min=1, max=100))
     # The funnel as it stood at this moment.
     as_of = Moment()
+
+
+class SatisfactionReportQuery(Period):
+    """`from` and `to`: the days the answers were recorded."""
+
+    group_by = fields.String(validate=validate.OneOf(("agent", "month", "channel")))
+    agent = fields.String(validate=validate.Length(min=1, max=100))
+    channel = fields.String(validate=validate.OneOf(TICKET_CHANNELS))
+    # The answers recorded by this moment.
+    as_of = Moment()
+
+
+class ServiceReportQuery(Period):
+    """`from` and `to`: the days the tickets counted were opened; `agent`: their assignee."""
+
+    agent = fields.String(validate=validate.Length(min=1, max=100))
+    priority = fields.String(validate=validate.OneOf(TICKET_PRIORITIES))
+    channel = fields.String(validate=validate.OneOf(TICKET_CHANNELS))
 
 
 class SegmentsReportQuery(StrictSchema):

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.db import UTCDateTime, make_base
@@ -189,6 +189,50 @@ class CustomerSegment(Base):
     monetary_cents: Mapped[int] = mapped_column(BigInteger)
     engagement: Mapped[int] = mapped_column(Integer)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketFact(Base):
+    """What the service desk view knows of one ticket, whatever order its events arrived in.
+
+    Fields that later steps change (assignee, resolved) remember the sequence
+    of the event that set them, so an older event arriving late never
+    overwrites a newer value. Counted once its ticket_opened arrived.
+    """
+
+    __tablename__ = "ticket_facts"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    priority: Mapped[str] = mapped_column(String(8))
+    # Null until an event that names it arrives (a breach does not).
+    channel: Mapped[str | None] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    assignee_sequence: Mapped[int] = mapped_column(Integer)
+    first_response_seconds: Mapped[float | None] = mapped_column(Float)
+    # Resolved (or closed) as of its newest resolve, close or reopen.
+    resolved: Mapped[bool] = mapped_column(Boolean)
+    resolved_sequence: Mapped[int] = mapped_column(Integer)
+    # Open to its newest resolution.
+    resolution_seconds: Mapped[float | None] = mapped_column(Float)
+    resolution_sequence: Mapped[int] = mapped_column(Integer)
+    response_breached: Mapped[bool] = mapped_column(Boolean)
+    resolution_breached: Mapped[bool] = mapped_column(Boolean)
+
+
+class SatisfactionFact(Base):
+    """The one satisfaction answer of a ticket."""
+
+    __tablename__ = "satisfaction_facts"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    satisfaction_id: Mapped[str] = mapped_column(String(36))
+    score: Mapped[int] = mapped_column(Integer)
+    agent: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # YYYY-MM of recorded_at (UTC), for grouping by month.
+    month: Mapped[str] = mapped_column(String(7))
 
 
 class ViewState(Base):

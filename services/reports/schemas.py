@@ -87,15 +87,21 @@ class PipelineEventData(Schema):
 MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM.")
 
 
-class FunnelQuery(Schema):
+class Period(Schema):
+    """First and last day (inclusive, UTC) of what a report counts."""
+
     class Meta:
         unknown = RAISE
 
-    pipeline_id = fields.UUID()
-    owner = fields.String(validate=validate.Length(min=1, max=100))
-    # First and last day (inclusive) the deals counted were created.
     from_day = fields.Date(data_key="from")
     to_day = fields.Date(data_key="to")
+
+
+class FunnelQuery(Period):
+    """`from` and `to` are the first and last day the deals counted were created."""
+
+    pipeline_id = fields.UUID()
+    owner = fields.String(validate=validate.Length(min=1, max=100))
     as_of = fields.AwareDateTime(format="iso")
 
 
@@ -117,6 +123,65 @@ class InteractionLoggedData(Schema):
     customer_id = fields.String(required=True)
     channel = fields.String(required=True)
     occurred_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class TicketEventData(Schema):
+    """What every ticket event carries (opened, each workflow step, an SLA breach)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    ticket_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    priority = fields.String(required=True)
+    channel = fields.String(load_default=None)
+    assignee = fields.String(allow_none=True)
+
+
+class TicketOpenedData(TicketEventData):
+    opened_at = fields.AwareDateTime(required=True, format="iso")
+
+
+Seconds = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0))
+
+
+class TicketRespondedData(TicketEventData):
+    first = fields.Boolean(required=True)
+    seconds_since_open = Seconds
+
+
+class TicketResolvedData(TicketEventData):
+    resolution_seconds = Seconds
+    first_response_seconds = Seconds
+
+
+class TicketSlaBreachedData(TicketEventData):
+    kind = fields.String(required=True, validate=validate.OneOf(("first_response", "resolution")))
+
+
+class SatisfactionRecordedData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    satisfaction_id = fields.String(required=True)
+    ticket_id = fields.String(required=True)
+    score = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    agent = fields.String(load_default=None, allow_none=True)
+    channel = fields.String(required=True)
+    recorded_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class SatisfactionQuery(Period):
+    group_by = fields.String(validate=validate.OneOf(("agent", "month", "channel")))
+    agent = fields.String(validate=validate.Length(min=1, max=100))
+    channel = fields.String(validate=validate.Length(min=1, max=16))
+    as_of = fields.AwareDateTime(format="iso")
+
+
+class ServiceQuery(Period):
+    agent = fields.String(validate=validate.Length(min=1, max=100))
+    priority = fields.String(validate=validate.Length(min=1, max=8))
+    channel = fields.String(validate=validate.Length(min=1, max=16))
 
 
 class SegmentsQuery(Schema):

@@ -204,10 +204,8 @@ def _report(by_segment):
 
 def _shown(row):
     mean = row.pop("avg_monetary_cents")
-    share = row["share"]
     return {
         **row,
-        "share": share if share is not None else None,
         "avg_monetary": f"{mean / 100:.2f}" if mean is not None else None,
     }
 

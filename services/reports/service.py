@@ -1,6 +1,7 @@
 """The reports service: materialized views fed by other services' events."""
 
 from datetime import timedelta
+from functools import partial
 
 from marshmallow import ValidationError
 from nameko.events import event_handler
@@ -14,7 +15,8 @@ from crm_common.errors import NotFound, ValidationFailed
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
-from services.reports import catchup, funnel_view, segment_view, views
+from services.reports import catchup, funnel_view, segment_view, ticket_view, views
+from services.reports.cache import ReportCache
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
 from services.reports.schemas import (
@@ -26,8 +28,16 @@ from services.reports.schemas import (
     InteractionLoggedData,
     PipelineEventData,
     SalesQuery,
+    SatisfactionQuery,
+    SatisfactionRecordedData,
     SegmentMembersQuery,
     SegmentsQuery,
+    ServiceQuery,
+    TicketEventData,
+    TicketOpenedData,
+    TicketResolvedData,
+    TicketRespondedData,
+    TicketSlaBreachedData,
 )
 
 
@@ -47,6 +57,16 @@ def apply_pipeline(session, envelope):
 def apply_interaction(session, envelope):
     segment_view.apply_interaction_logged(session, envelope)
     views.touch(session, "interactions", envelope["occurred_at"])
+
+
+def apply_ticket(session, envelope):
+    ticket_view.apply_ticket_event(session, envelope)
+    views.touch(session, ticket_view.SERVICE_VIEW, envelope["occurred_at"])
+
+
+def apply_satisfaction(session, envelope):
+    ticket_view.apply_satisfaction_recorded(session, envelope)
+    views.touch(session, ticket_view.SATISFACTION_VIEW, envelope["occurred_at"])
 
 
 # What reports do with each event they use, whether it arrives from the
@@ -69,6 +89,14 @@ APPLIERS = {
     ("pipeline", "pipeline_created"): (apply_pipeline, PipelineEventData),
     ("pipeline", "pipeline_changed"): (apply_pipeline, PipelineEventData),
     ("interactions", "interaction_logged"): (apply_interaction, InteractionLoggedData),
+    ("interactions", "ticket_opened"): (apply_ticket, TicketOpenedData),
+    ("interactions", "ticket_assigned"): (apply_ticket, TicketEventData),
+    ("interactions", "ticket_responded"): (apply_ticket, TicketRespondedData),
+    ("interactions", "ticket_resolved"): (apply_ticket, TicketResolvedData),
+    ("interactions", "ticket_closed"): (apply_ticket, TicketEventData),
+    ("interactions", "ticket_reopened"): (apply_ticket, TicketEventData),
+    ("interactions", "ticket_sla_breached"): (apply_ticket, TicketSlaBreachedData),
+    ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
 
@@ -101,6 +129,7 @@ class ReportsService(ServiceBase, EventProducer):
     inbox = Inbox(AppliedEvent)
     catch_up_schedule = CatchUpSchedule()
     segment_schedule = SegmentSchedule()
+    cache = ReportCache()
     customers = RpcProxy("customers")
     interactions = RpcProxy("interactions")
     pipeline = RpcProxy("pipeline")
@@ -179,6 +208,38 @@ class ReportsService(ServiceBase, EventProducer):
     def apply_interaction_logged(self, body):
         self.apply("interactions", body)
 
+    @event_handler("interactions", "ticket_opened", requeue_on_error=True)
+    def apply_ticket_opened(self, body):
+        self.apply("interactions", body)
+
+    @event_handler("interactions", "ticket_assigned", requeue_on_error=True)
+    def apply_ticket_assigned(self, body):
+        self.apply("interactions", body)
+
+    @event_handler("interactions", "ticket_responded", requeue_on_error=True)
+    def apply_ticket_responded(self, body):
+        self.apply("interactions", body)
+
+    @event_handler("interactions", "ticket_resolved", requeue_on_error=True)
+    def apply_ticket_resolved(self, body):
+        self.apply("interactions", body)
+
+    @event_handler("interactions", "ticket_closed", requeue_on_error=True)
+    def apply_ticket_closed(self, body):
+        self.apply("interactions", body)
+
+    @event_handler("interactions", "ticket_reopened", requeue_on_error=True)
+    def apply_ticket_reopened(self, body):
+        self.apply("interactions", body)
+
+    @event_handler("interactions", "ticket_sla_breached", requeue_on_error=True)
+    def apply_ticket_sla_breached(self, body):
+        self.apply("interactions", body)
+
+    @event_handler("interactions", "satisfaction_recorded", requeue_on_error=True)
+    def apply_satisfaction_recorded(self, body):
+        self.apply("interactions", body)
+
     @timer(interval=1)
     def segment_timer(self):
         """Recompute segments when their inputs changed (or hourly), at most every
@@ -208,20 +269,21 @@ class ReportsService(ServiceBase, EventProducer):
         """Per segment: customers, share, avg_monetary; as of now or `as_of`."""
         params = load_query(SegmentsQuery(), query)
         if params.get("as_of"):
-            report = segment_view.segments_as_of(self.db, utcnow(), params["as_of"])
-            report.update(views.freshness_at(self.db, segment_view.SEGMENTS_VIEW, params["as_of"]))
+            compute = partial(segment_view.segments_as_of, self.db, utcnow(), params["as_of"])
         else:
-            report = segment_view.segments_report(self.db)
-            report.update(views.freshness(self.db, segment_view.SEGMENTS_VIEW, utcnow()))
-        return report
+            compute = partial(segment_view.segments_report, self.db)
+        return self.answer("segments", segment_view.SEGMENTS_VIEW, params, compute)
 
     @rpc(expected_exceptions=ValidationFailed)
     def segment_members(self, segment, query=None):
         """The customers in one segment, by id, with the metrics that put them there."""
         params = load_query(SegmentMembersQuery(), query)
-        report = segment_view.members(self.db, segment, params["limit"], params.get("cursor"))
-        report.update(views.freshness(self.db, segment_view.SEGMENTS_VIEW, utcnow()))
-        return report
+        return self.answer(
+            f"segment_members:{segment}",
+            segment_view.SEGMENTS_VIEW,
+            params,
+            partial(segment_view.members, self.db, segment, params["limit"], params.get("cursor")),
+        )
 
     @rpc(expected_exceptions=(ValidationFailed, NotFound))
     def funnel_report(self, query=None):
@@ -236,29 +298,88 @@ class ReportsService(ServiceBase, EventProducer):
             ),
         }
         if params.get("as_of"):
-            report = funnel_view.funnel_as_of(self.db, params["as_of"], **filters)
-            report.update(views.freshness_at(self.db, funnel_view.FUNNEL_VIEW, params["as_of"]))
+            compute = partial(funnel_view.funnel_as_of, self.db, params["as_of"], **filters)
         else:
-            report = funnel_view.funnel_report(self.db, **filters)
-            report.update(views.freshness(self.db, funnel_view.FUNNEL_VIEW, utcnow()))
-        return report
+            compute = partial(funnel_view.funnel_report, self.db, **filters)
+        return self.answer("funnel", funnel_view.FUNNEL_VIEW, params, compute)
 
     @rpc(expected_exceptions=ValidationFailed)
     def sales_report(self, query=None):
         """Won and lost per owner and month closed; weighted forecast per expected close month."""
         params = load_query(SalesQuery(), query)
-        report = views.sales_report(
-            self.db, params.get("owner"), (params.get("from_month"), params.get("to_month"))
+        return self.answer(
+            "sales",
+            views.SALES_VIEW,
+            params,
+            partial(
+                views.sales_report,
+                self.db,
+                params.get("owner"),
+                (params.get("from_month"), params.get("to_month")),
+            ),
         )
-        report.update(views.freshness(self.db, views.SALES_VIEW, utcnow()))
-        return report
+
+    @rpc(expected_exceptions=ValidationFailed)
+    def satisfaction_report(self, query=None):
+        """CSAT average, share of 4-5 and distribution; by agent, month or channel; as of then."""
+        params = load_query(SatisfactionQuery(), query)
+        return self.answer(
+            "satisfaction",
+            ticket_view.SATISFACTION_VIEW,
+            params,
+            partial(
+                ticket_view.satisfaction_report,
+                self.db,
+                group_by=params.get("group_by"),
+                days=(params.get("from_day"), params.get("to_day")),
+                agent=params.get("agent"),
+                channel=params.get("channel"),
+                as_of=params.get("as_of"),
+            ),
+        )
+
+    @rpc(expected_exceptions=ValidationFailed)
+    def service_report(self, query=None):
+        """Tickets opened and resolved, response and resolution times, SLA breaches; by agent."""
+        params = load_query(ServiceQuery(), query)
+        return self.answer(
+            "service",
+            ticket_view.SERVICE_VIEW,
+            params,
+            partial(
+                ticket_view.service_report,
+                self.db,
+                days=(params.get("from_day"), params.get("to_day")),
+                agent=params.get("agent"),
+                priority=params.get("priority"),
+                channel=params.get("channel"),
+            ),
+        )
 
     @rpc
     def customers_by_status_owner(self, query=None):
         """Customers per lifecycle status and owner (`query` takes no filters yet)."""
-        report = views.customers_by_status_owner(self.db)
-        report.update(views.freshness(self.db, views.CUSTOMERS_VIEW, utcnow()))
-        return report
+        return self.answer(
+            "customers",
+            views.CUSTOMERS_VIEW,
+            {},
+            partial(views.customers_by_status_owner, self.db),
+        )
+
+    def answer(self, report, view, params, compute):
+        """`compute()`'s answer, from the cache while `view` has not changed since, with the
+        view's freshness: as of now, or of the moment asked for (`as_of`)."""
+        state = views.view_state(self.db, view)
+        key = self.cache.key(report, state.events_applied if state else 0, params)
+        answer = self.cache.get(key)
+        if answer is None:
+            answer = compute()
+            self.cache.put(key, answer)
+        as_of = params.get("as_of")
+        answer.update(
+            views.freshness_at(state, as_of) if as_of else views.freshness(state, utcnow())
+        )
+        return answer
 
 
 def load_query(schema, query):

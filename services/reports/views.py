@@ -196,9 +196,13 @@ def events_applied(session, names):
     )
 
 
-def freshness(session, view, now):
-    """`as_of` and `lag_seconds` of a view; both None before its first event."""
-    state = session.get(ViewState, view)
+def view_state(session, view):
+    """The view's ViewState (freshness and watermark), None before its first event."""
+    return session.get(ViewState, view)
+
+
+def freshness(state, now):
+    """`as_of` and `lag_seconds` of a view in `state`; both None before its first event."""
     if state is None:
         return {"as_of": None, "lag_seconds": None}
     as_of: datetime = state.as_of
@@ -208,10 +212,9 @@ def freshness(session, view, now):
     }
 
 
-def freshness_at(session, view, as_of):
+def freshness_at(state, as_of):
     """Freshness of a time-travel answer: `as_of` is the moment asked for; `lag_seconds`
     how far the view's newest event falls short of it (0 when the view has caught up)."""
-    state = session.get(ViewState, view)
     newest = state.as_of if state is not None else None
     lag = max(0.0, (as_of - newest).total_seconds()) if newest is not None else None
     return {

@@ -62,7 +62,7 @@ def test_a_second_creation_of_one_customer_changes_no_count(session):
 
 
 def test_freshness_follows_the_newest_event_and_never_moves_back(session):
-    assert views.freshness(session, views.CUSTOMERS_VIEW, T0) == {
+    assert views.freshness(views.view_state(session, views.CUSTOMERS_VIEW), T0) == {
         "as_of": None,
         "lag_seconds": None,
     }
@@ -70,7 +70,7 @@ def test_freshness_follows_the_newest_event_and_never_moves_back(session):
     views.apply_customer_created(session, created("c-1", at=T0))  # late arrival of an older event
     session.commit()
     now = T0 + timedelta(seconds=90)
-    assert views.freshness(session, views.CUSTOMERS_VIEW, now) == {
+    assert views.freshness(views.view_state(session, views.CUSTOMERS_VIEW), now) == {
         "as_of": (T0 + timedelta(seconds=30)).isoformat(timespec="microseconds"),
         "lag_seconds": 60.0,
     }

@@ -1,0 +1,182 @@
+"""The satisfaction and service-desk views in the reports database (rules in service_desk.py).
+
+Every ticket event keeps the ticket's `TicketFact` up to date, in any order:
+a field a later step changes is only overwritten by a newer event (its
+`sequence`). A satisfaction answer is stored once per ticket as a
+`SatisfactionFact`; it never changes, so answers as of a past moment are the
+answers recorded by then.
+"""
+
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from crm_common.db import lock_for
+from services.reports import service_desk
+from services.reports.models import SatisfactionFact, TicketFact
+
+SERVICE_VIEW = "service"
+SATISFACTION_VIEW = "satisfaction"
+GROUPS = {
+    "agent": SatisfactionFact.agent,
+    "month": SatisfactionFact.month,
+    "channel": SatisfactionFact.channel,
+}
+BREACH_FLAGS = {"first_response": "response_breached", "resolution": "resolution_breached"}
+
+
+def ticket_fact(session, data):
+    """The ticket's fact, locked against other instances, created if this is its first event."""
+    lock_for(session, f"reports:ticket:{data['ticket_id']}")
+    fact = session.get(TicketFact, data["ticket_id"])
+    if fact is None:
+        fact = TicketFact(
+            ticket_id=data["ticket_id"],
+            customer_id=data["customer_id"],
+            priority=data["priority"],
+            assignee_sequence=0,
+            resolved=False,
+            resolved_sequence=0,
+            resolution_sequence=0,
+            response_breached=False,
+            resolution_breached=False,
+        )
+        session.add(fact)
+    if data.get("channel"):
+        fact.channel = data["channel"]
+    return fact
+
+
+def _set_assignee(fact, data, sequence):
+    if "assignee" in data and sequence > fact.assignee_sequence:
+        fact.assignee = data["assignee"]
+        fact.assignee_sequence = sequence
+
+
+def _set_resolved(fact, resolved, sequence):
+    if sequence > fact.resolved_sequence:
+        fact.resolved = resolved
+        fact.resolved_sequence = sequence
+
+
+def apply_ticket_event(session, envelope):
+    """Any ticket event (opened, a workflow step, an SLA breach)."""
+    data, sequence, kind = envelope["data"], envelope["sequence"], envelope["event_type"]
+    fact = ticket_fact(session, data)
+    _set_assignee(fact, data, sequence)
+    if kind == "ticket_opened":
+        fact.opened_at = data["opened_at"]
+    elif kind == "ticket_responded" and data.get("first"):
+        fact.first_response_seconds = data["seconds_since_open"]
+    elif kind == "ticket_resolved":
+        _set_resolved(fact, True, sequence)
+        if fact.first_response_seconds is None:
+            fact.first_response_seconds = data.get("first_response_seconds")
+        if sequence > fact.resolution_sequence:
+            fact.resolution_seconds = data.get("resolution_seconds")
+            fact.resolution_sequence = sequence
+    elif kind == "ticket_closed":
+        _set_resolved(fact, True, sequence)
+    elif kind == "ticket_reopened":
+        _set_resolved(fact, False, sequence)
+    elif kind == "ticket_sla_breached":
+        setattr(fact, BREACH_FLAGS[data["kind"]], True)
+
+
+def apply_satisfaction_recorded(session, envelope):
+    data = envelope["data"]
+    if session.get(SatisfactionFact, data["ticket_id"]) is not None:
+        return  # one answer per ticket: a second one (another id) is the producer's error
+    recorded_at = data["recorded_at"]
+    session.add(
+        SatisfactionFact(
+            ticket_id=data["ticket_id"],
+            satisfaction_id=data["satisfaction_id"],
+            score=data["score"],
+            agent=data.get("agent"),
+            channel=data["channel"],
+            recorded_at=recorded_at,
+            month=recorded_at.astimezone(UTC).strftime("%Y-%m"),
+        )
+    )
+
+
+def day_range(column, days):
+    """Conditions keeping `column` (a UTC time) within the days (first, last), both inclusive."""
+    first, last = days
+    conditions = []
+    if first:
+        conditions.append(column >= datetime.combine(first, time(), UTC))
+    if last:
+        conditions.append(column < datetime.combine(last + timedelta(days=1), time(), UTC))
+    return conditions
+
+
+def satisfaction_report(
+    session, group_by=None, days=(None, None), agent=None, channel=None, as_of=None
+):
+    """Satisfaction over the answers recorded in `days` (and by `as_of`), optionally grouped."""
+    conditions = day_range(SatisfactionFact.recorded_at, days)
+    if agent is not None:
+        conditions.append(SatisfactionFact.agent == agent)
+    if channel is not None:
+        conditions.append(SatisfactionFact.channel == channel)
+    if as_of is not None:
+        conditions.append(SatisfactionFact.recorded_at <= as_of)
+    group = GROUPS[group_by] if group_by else None
+    columns = [SatisfactionFact.score, func.count()]
+    if group is not None:
+        columns.insert(0, group)
+    rows = session.execute(select(*columns).where(*conditions).group_by(*columns[:-1])).all()
+    overall, grouped = defaultdict(int), defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        *key, score, count = row
+        overall[score] += count
+        if key:
+            grouped[key[0]][score] += count
+    report = service_desk.satisfaction(overall)
+    if group_by:
+        report["group_by"] = group_by
+        report["groups"] = [
+            {group_by: key, **service_desk.satisfaction(counts)}
+            for key, counts in sorted(grouped.items(), key=lambda item: _sort_key(item[0]))
+        ]
+    return report
+
+
+def service_report(session, days=(None, None), agent=None, priority=None, channel=None):
+    """Service levels of the tickets opened in `days`, overall and by agent (assignee now)."""
+    conditions = [TicketFact.opened_at.is_not(None), *day_range(TicketFact.opened_at, days)]
+    if agent is not None:
+        conditions.append(TicketFact.assignee == agent)
+    if priority is not None:
+        conditions.append(TicketFact.priority == priority)
+    if channel is not None:
+        conditions.append(TicketFact.channel == channel)
+    rows = session.execute(
+        select(
+            TicketFact.assignee,
+            TicketFact.first_response_seconds,
+            TicketFact.resolved,
+            TicketFact.resolution_seconds,
+            TicketFact.response_breached,
+            TicketFact.resolution_breached,
+        ).where(*conditions)
+    ).all()
+    by_agent = defaultdict(list)
+    for assignee, *figures in rows:
+        by_agent[assignee].append(service_desk.Ticket(*figures))
+    report = service_desk.service_levels(
+        ticket for tickets in by_agent.values() for ticket in tickets
+    )
+    report["by_agent"] = [
+        {"agent": assignee, **service_desk.service_levels(tickets)}
+        for assignee, tickets in sorted(by_agent.items(), key=lambda item: _sort_key(item[0]))
+    ]
+    return report
+
+
+def _sort_key(value):
+    """Nulls (unassigned, unknown) first, then in order."""
+    return (value is not None, value or "")
