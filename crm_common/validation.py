@@ -4,6 +4,7 @@ import math
 from datetime import UTC
 
 UNSTORABLE = "Must not contain NUL characters or unpaired surrogates."
+NO_UTC_DATE = "Out of range: in UTC this time falls before year 1 or after year 9999."
 
 
 def storable(text):
