@@ -436,6 +436,9 @@ def test_errors_reach_the_gateway_with_their_status_and_details(error, status):
     from nameko.exceptions import deserialize, serialize
 
     from gateway.http import ApiError
+    from gateway.remote import REMOTE_ERRORS  # registers the services' errors with nameko
+
+    assert type(error).__module__ + "." + type(error).__name__ in REMOTE_ERRORS
 
     received = deserialize(serialize(error))
     assert isinstance(received, ApiError)
