@@ -313,8 +313,16 @@ class PipelineService(ServiceBase, EventProducer):
         """The merged customers' deals follow their survivor, each with a deal_updated."""
 
         def reparent(session, from_ids, to_id):
+            # Lock the deals, in one order, before the first write: a user's
+            # update of one of them commits first or waits, and its version is
+            # the one read here, so neither a lost update nor a deadlock (with
+            # the outbox lock the first write's event takes) can happen.
             moved = session.scalars(
-                select(Deal).where(Deal.customer_id.in_(from_ids)).order_by(Deal.id)
+                select(Deal)
+                .where(Deal.customer_id.in_(from_ids))
+                .order_by(Deal.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             ).all()
             for deal in moved:
                 old = deal.customer_id
