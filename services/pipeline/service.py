@@ -1,6 +1,7 @@
 """The pipeline service: pipelines with ordered stages, deals, stage history."""
 
 import uuid
+from contextlib import contextmanager
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
@@ -113,8 +114,9 @@ class PipelineService(ServiceBase, EventProducer):
         pipeline = Pipeline(
             id=str(uuid.uuid4()), name=data["name"], is_default=False, created_at=utcnow()
         )
-        self.db.add(pipeline)
-        self._flush_pipeline(pipeline)
+        with self._unique_name(data["name"]):
+            self.db.add(pipeline)
+            self.db.flush()
         store.plan_stages(self.db, pipeline, data["stages"])
         self._pipeline_event("pipeline_created", pipeline)
         self.db.commit()
@@ -126,13 +128,16 @@ class PipelineService(ServiceBase, EventProducer):
         data = load(PipelinePatch(), payload, InvalidPipeline)
         pipeline = self._pipeline(pipeline_id)
         store.lock_pipeline(self.db, pipeline.id)
-        if "name" in data:
-            pipeline.name = data["name"]
-        if "stages" in data:
-            domain.check_stage_plan(data["stages"])
-            store.plan_stages(self.db, pipeline, data["stages"])
-        flag_modified(pipeline, "name")  # its version moves on with any change
-        self._flush_pipeline(pipeline)
+        name = data.get("name", pipeline.name)
+        with self._unique_name(name):
+            if "stages" in data:
+                domain.check_stage_plan(data["stages"])
+                store.plan_stages(self.db, pipeline, data["stages"])
+            # Renamed after the stage plan, which flushes: the pipeline's row is
+            # written once, so its version moves on exactly once with any change.
+            pipeline.name = name
+            flag_modified(pipeline, "name")
+            self.db.flush()
         self._pipeline_event("pipeline_changed", pipeline)
         self.db.commit()
         return store.pipeline_output(self.db, pipeline)
@@ -478,14 +483,21 @@ class PipelineService(ServiceBase, EventProducer):
             {"deal_id": deal.id, "deal": store.deal_state(deal, stage), **data},
         )
 
-    def _flush_pipeline(self, pipeline):
+    @contextmanager
+    def _unique_name(self, name):
+        """Around writes that give a pipeline `name`: another pipeline's name is a conflict.
+
+        `name` is what the caller asked for, taken before the rollback that
+        expires the pipeline's attributes.
+        """
         try:
-            self.db.flush()
+            yield
         except IntegrityError:
             self.db.rollback()
             raise PipelineNameTaken(
-                f"A pipeline is named {pipeline.name!r} already.",
+                f"A pipeline is named {name!r} already.",
                 {"name": ["Taken by another pipeline."]},
+                {"name": name},
             ) from None
 
     def _pipeline_event(self, event_type, pipeline):

@@ -295,6 +295,27 @@ def test_stages_are_added_renamed_reordered_and_archived_keeping_history(rpc, cu
     assert failure(lambda: rpc.pipeline.create_pipeline(taken))[0] == "PipelineNameTaken"
 
 
+def test_a_rename_to_a_taken_name_is_refused_and_one_change_is_one_version(rpc):
+    stages = [{"name": "due", "probability": 0.5}]
+    rpc.pipeline.create_pipeline({"name": "Partners", "stages": stages})
+    renewals = rpc.pipeline.create_pipeline({"name": "Renewals", "stages": stages})
+    quoted = [{"name": "quoted", "probability": 0.7}]
+    for change in ({"name": "Partners"}, {"name": "Partners", "stages": quoted}):
+        kind, message = failure(
+            lambda change=change: rpc.pipeline.update_pipeline(renewals["id"], change)
+        )
+        assert (kind, message) == ("PipelineNameTaken", "A pipeline is named 'Partners' already.")
+    assert rpc.pipeline.get_pipeline(renewals["id"]) == renewals
+    renamed = rpc.pipeline.update_pipeline(
+        renewals["id"], {"name": "Renewals 2027", "stages": quoted}
+    )
+    assert renamed["version"] == renewals["version"] + 1
+    assert [(e["event_type"], e["sequence"]) for e in events(rpc, renewals["id"])] == [
+        ("pipeline_created", 1),
+        ("pipeline_changed", renamed["version"]),
+    ]
+
+
 def test_a_merge_moves_deals_to_the_survivor(rpc, customer):
     twin = rpc.customers.create_customer({"name": "A. Lovelace"}, True)
     deal = new_deal(rpc, twin)
