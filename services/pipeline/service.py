@@ -149,7 +149,7 @@ class PipelineService(ServiceBase, EventProducer):
         data = load(DealInput(), payload)
         who = load(Actor(), actor)
         data["owner"] = data["owner"] or who["subject"]
-        if who["own_only"] and data["owner"] != who["subject"]:
+        if not domain.may_act_for(who, data["owner"]):
             raise NotDealOwner(
                 "You may create deals only in your own name.",
                 {"owner": ["Leave it out, or give your own."]},
@@ -236,7 +236,7 @@ class PipelineService(ServiceBase, EventProducer):
                 self.customers, str(patch["customer_id"]), self.config["CRM_RPC_TIMEOUT"]
             )
         deal = self._changeable(deal_id, who)
-        if who["own_only"] and patch.get("owner", deal.owner) != who["subject"]:
+        if not domain.may_act_for(who, patch.get("owner", deal.owner)):
             raise NotDealOwner(
                 "You may not give your deal to someone else.", {"owner": ["Not yours to give."]}
             )
@@ -397,7 +397,7 @@ class PipelineService(ServiceBase, EventProducer):
 
     def _changeable(self, deal_id, who):
         deal = self._deal(deal_id)
-        if who["own_only"] and deal.owner != who["subject"]:
+        if not domain.may_act_for(who, deal.owner):
             raise NotDealOwner(
                 f"Deal {deal.id} is owned by someone else; you may change only your own.",
                 details={"id": deal.id},

@@ -186,6 +186,10 @@ def test_updates_carry_changes_and_sales_reps_touch_only_their_own(rpc, customer
         lambda: rpc.pipeline.win_deal(deal["id"], KIM),
         lambda: rpc.pipeline.update_deal(deal["id"], {"owner": "kim"}, SAM),
         lambda: new_deal(rpc, customer, actor=KIM, owner="sam"),
+        # A caller that does not say who it is gets the least privilege.
+        lambda: rpc.pipeline.update_deal(deal["id"], {"title": "Anyone's"}),
+        lambda: rpc.pipeline.win_deal(deal["id"]),
+        lambda: rpc.pipeline.win_deal(deal["id"], {"subject": "kim"}),
     ):
         assert failure(step)[0] == "NotDealOwner"
     handed = rpc.pipeline.update_deal(deal["id"], {"owner": "kim"}, MANAGER)

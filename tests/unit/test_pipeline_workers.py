@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from services.pipeline.exceptions import PipelineNameTaken
+from services.pipeline.exceptions import NotDealOwner, PipelineNameTaken
 from services.pipeline.models import OutboxEvent
 from tests.support.pipeline import PipelineWorkers
 
@@ -79,3 +79,44 @@ def test_creating_with_a_taken_name_is_a_conflict_naming_it(workers, renewals):
     with pytest.raises(PipelineNameTaken) as caught:
         workers().create_pipeline({"name": "Renewals", "stages": STAGES})
     assert "'Renewals'" in caught.value.message
+
+
+CUSTOMER = "0b5c3d0e-8f7a-4c2e-9d1b-2a3f4e5d6c7b"
+MANAGER = {"subject": "maria", "own_only": False}
+DEAL = {"customer_id": CUSTOMER, "title": "Engine", "amount": "10", "currency": "EUR"}
+
+
+@pytest.fixture
+def sams_deal(workers):
+    return workers().create_deal({**DEAL, "owner": "sam"}, MANAGER)
+
+
+# An RPC caller that does not say who it is, or whether it is held to its own deals.
+UNSAID = [None, {}, {"subject": "kim"}, {"subject": None, "own_only": True}]
+
+
+@pytest.mark.parametrize("actor", UNSAID)
+def test_a_caller_without_a_full_actor_changes_no_one_elses_deal(workers, sams_deal, actor):
+    deal_id = sams_deal["id"]
+    steps = [
+        lambda worker: worker.update_deal(deal_id, {"title": "Mine now"}, actor),
+        lambda worker: worker.move_deal(deal_id, {"stage": "qualified"}, actor),
+        lambda worker: worker.win_deal(deal_id, actor),
+        lambda worker: worker.lose_deal(deal_id, {"reason": "No budget"}, actor),
+        lambda worker: worker.create_deal({**DEAL, "owner": "sam"}, actor),
+    ]
+    for step in steps:
+        with pytest.raises(NotDealOwner):
+            step(workers())
+    assert workers().get_deal(deal_id) == sams_deal
+
+
+@pytest.mark.parametrize("actor", [None, {}, {"own_only": True}])
+def test_a_caller_that_is_no_one_creates_no_deal(workers, actor):
+    with pytest.raises(NotDealOwner):
+        workers().create_deal(DEAL, actor)
+
+
+def test_the_owner_saying_only_who_it_is_still_changes_its_deal(workers, sams_deal):
+    moved = workers().move_deal(sams_deal["id"], {"stage": "qualified"}, {"subject": "sam"})
+    assert moved["stage"] == "qualified"
