@@ -14,6 +14,7 @@ the event effects meet on one lock per customer id (`lock_customer`).
 
 from datetime import datetime
 
+from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +28,32 @@ MAX_MERGE_HOPS = 100
 
 class UnknownCustomer(ValidationFailed):
     """The request names a customer that does not exist or was erased."""
+
+
+ID_LENGTH = validate.Length(min=1, max=36)
+
+
+class CustomerMergedData(Schema):
+    """What `record_merge` reads of the customers service's customer_merged.
+
+    A tolerant reader: the fields it needs are required, the rest ignored,
+    so an event missing one is rejected by the inbox, not failed half-way.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
+
+    survivor_id = fields.String(required=True, validate=ID_LENGTH)
+    merged_ids = fields.List(fields.String(validate=ID_LENGTH), required=True)
+
+
+class CustomerErasedData(Schema):
+    """What `record_erasure` reads of customer_erased; a service wanting more extends it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    customer_id = fields.String(required=True, validate=ID_LENGTH)
 
 
 class CustomerFateMixin:

@@ -4,7 +4,6 @@ import uuid
 from datetime import datetime
 
 from marshmallow import (
-    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -15,6 +14,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from crm_common import customer_refs
 from crm_common.validation import NO_UTC_DATE, UNSTORABLE, in_utc, unstorable_path
 from services.interactions import domain
 
@@ -273,19 +273,7 @@ def timeline_item(kind, at, row):
 # --- events from other services ---------------------------------------------------------
 
 
-class CustomerMergedData(Schema):
-    """What this service reads of customers' customer_merged."""
+class CustomerErasedData(customer_refs.CustomerErasedData):
+    """The erasure's own time stamps the scrubbed records."""
 
-    class Meta:
-        unknown = EXCLUDE
-
-    survivor_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    merged_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), required=True)
-
-
-class CustomerErasedData(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
     erased_at = fields.AwareDateTime(required=True, format="iso")

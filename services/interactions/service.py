@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_common import cursors
 from crm_common.customer_refs import (
+    CustomerMergedData,
     UnknownCustomer,
     check_customer,
     current_customer,
@@ -51,7 +52,6 @@ from services.interactions.models import (
 from services.interactions.schemas import (
     AssignInput,
     CustomerErasedData,
-    CustomerMergedData,
     FeedbackInput,
     FeedbackOutput,
     InteractionInput,

@@ -14,6 +14,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import cursors
 from crm_common.customer_refs import (
+    CustomerErasedData,
+    CustomerMergedData,
     UnknownCustomer,
     check_customer,
     current_customer,
@@ -308,11 +310,11 @@ class PipelineService(ServiceBase, EventProducer):
     # Handler names are part of their queues' names: never rename one.
     @event_handler("customers", "customer_merged", requeue_on_error=True)
     def apply_customer_merged(self, body):
-        self.inbox.apply(body, self._apply_merge)
+        self.inbox.apply(body, self._apply_merge, CustomerMergedData())
 
     @event_handler("customers", "customer_erased", requeue_on_error=True)
     def apply_customer_erased(self, body):
-        self.inbox.apply(body, self._apply_erasure)
+        self.inbox.apply(body, self._apply_erasure, CustomerErasedData())
 
     def _apply_merge(self, session, envelope):
         """The merged customers' deals follow their survivor, each with a deal_updated."""

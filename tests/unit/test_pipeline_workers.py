@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import select
 
 from services.pipeline.exceptions import NotDealOwner, PipelineNameTaken
-from services.pipeline.models import OutboxEvent
-from tests.support.pipeline import PipelineWorkers
+from services.pipeline.models import AppliedEvent, OutboxEvent
+from tests.support.pipeline import PipelineWorkers, customer_event
 
 STAGES = [{"name": "due", "probability": "0.5"}]
 
@@ -120,3 +120,43 @@ def test_a_caller_that_is_no_one_creates_no_deal(workers, actor):
 def test_the_owner_saying_only_who_it_is_still_changes_its_deal(workers, sams_deal):
     moved = workers().move_deal(sams_deal["id"], {"stage": "qualified"}, {"subject": "sam"})
     assert moved["stage"] == "qualified"
+
+
+def applied_events(workers):
+    with workers.database.session() as session:
+        return session.scalars(select(AppliedEvent.event_type)).all()
+
+
+TWIN = "1c6d4e1f-9a8b-4d3f-8e2c-3b4a5f6e7d8c"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [
+        ("customer_merged", {"survivor_id": CUSTOMER}),
+        ("customer_merged", {"survivor_id": CUSTOMER, "merged_ids": TWIN}),
+        ("customer_merged", {"merged_ids": [TWIN]}),
+        ("customer_erased", {"erased_at": "2026-03-02T09:00:00+00:00"}),
+        ("customer_erased", {"customer_id": ""}),
+    ],
+)
+def test_a_malformed_customer_event_is_rejected_with_nothing_changed(
+    workers, event_type, data, caplog
+):
+    deal = workers().create_deal({**DEAL, "customer_id": TWIN}, MANAGER)
+    handler = getattr(workers(), f"apply_{event_type}")
+    handler(customer_event(event_type, CUSTOMER, data))  # raising would requeue it forever
+    assert "rejected invalid event" in caplog.text
+    assert applied_events(workers) == []
+    assert workers().get_deal(deal["id"]) == deal
+
+
+def test_customer_events_with_fields_the_pipeline_does_not_read_apply(workers):
+    deal = workers().create_deal({**DEAL, "customer_id": TWIN}, MANAGER)
+    merged = {"survivor_id": CUSTOMER, "merged_ids": [TWIN], "changes": {}, "by": "admin"}
+    workers().apply_customer_merged(customer_event("customer_merged", CUSTOMER, merged))
+    assert workers().get_deal(deal["id"])["customer_id"] == CUSTOMER
+    erased = {"customer_id": CUSTOMER, "erased_at": "2026-03-02T09:00:00+00:00"}
+    workers().apply_customer_erased(customer_event("customer_erased", CUSTOMER, erased, 3))
+    assert workers().get_deal(deal["id"])["title"] == "(erased)"
+    assert sorted(applied_events(workers)) == ["customer_erased", "customer_merged"]
