@@ -120,7 +120,7 @@ def record_merge(session, fate_model, data, reparent):
     merged_ids = sorted(set(data["merged_ids"]) - {data["survivor_id"]})
     for customer_id in sorted([*merged_ids, data["survivor_id"]]):
         lock_customer(session, customer_id)
-    survivor = _last_survivor(session, fate_model, data["survivor_id"])
+    survivor = survivor_of(session, fate_model, data["survivor_id"])
     for merged_id in merged_ids:
         fate = session.get(fate_model, merged_id)
         if fate is None:
@@ -152,7 +152,12 @@ def record_erasure(session, fate_model, data, erased_at, scrub):
     scrub(session, customer_id)
 
 
-def _last_survivor(session, fate_model, customer_id):
+def survivor_of(session, fate_model, customer_id):
+    """The id the customer's records are filed under: its last survivor's if it was merged.
+
+    For reads (lists by customer): plain queries, no lock. An erased
+    customer's (scrubbed) records stay under its id, so the chain ends there.
+    """
     for _ in range(MAX_MERGE_HOPS):
         fate = session.get(fate_model, customer_id)
         if fate is None or fate.merged_into is None:

@@ -21,6 +21,7 @@ from crm_common.customer_refs import (
     current_customer,
     record_erasure,
     record_merge,
+    survivor_of,
 )
 from crm_common.db import Database
 from crm_common.envelope import utcnow
@@ -218,6 +219,9 @@ class PipelineService(ServiceBase, EventProducer):
                 after = cursors.decode_position(params["cursor"])
             except ValueError:
                 raise InvalidDeal("Invalid cursor.", {"cursor": ["Invalid cursor."]}) from None
+        if params.get("customer_id"):
+            # A merged customer's deals are its survivor's now.
+            params["customer_id"] = survivor_of(self.db, CustomerFate, str(params["customer_id"]))
         rows = store.find_deals(self.db, params, params["limit"] + 1, after)
         page = rows[: params["limit"]]
         next_cursor = None

@@ -331,6 +331,9 @@ def test_a_merge_moves_deals_to_the_survivor(rpc, customer):
     [updated] = [e for e in events(rpc, deal["id"]) if e["event_type"] == "deal_updated"]
     assert updated["data"]["changes"] == {"customer_id": [twin["id"], customer["id"]]}
     assert updated["data"]["cause"] == "customer_merged"
+    # Listed by the merged id, the deals are the survivor's.
+    listed = rpc.pipeline.list_deals({"customer_id": twin["id"]})["items"]
+    assert [(d["id"], d["customer_id"]) for d in listed] == [(deal["id"], customer["id"])]
     # A deal created for the merged id now lands on the survivor.
     assert new_deal(rpc, twin)["customer_id"] == customer["id"]
 

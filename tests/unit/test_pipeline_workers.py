@@ -160,3 +160,11 @@ def test_customer_events_with_fields_the_pipeline_does_not_read_apply(workers):
     workers().apply_customer_erased(customer_event("customer_erased", CUSTOMER, erased, 3))
     assert workers().get_deal(deal["id"])["title"] == "(erased)"
     assert sorted(applied_events(workers)) == ["customer_erased", "customer_merged"]
+
+
+def test_deals_listed_by_a_merged_customer_are_the_survivors(workers):
+    deal = workers().create_deal({**DEAL, "customer_id": TWIN}, MANAGER)
+    merged = {"survivor_id": CUSTOMER, "merged_ids": [TWIN]}
+    workers().apply_customer_merged(customer_event("customer_merged", CUSTOMER, merged))
+    listed = workers().list_deals({"customer_id": TWIN})["items"]
+    assert [(d["id"], d["customer_id"]) for d in listed] == [(deal["id"], CUSTOMER)]
