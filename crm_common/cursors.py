@@ -8,9 +8,9 @@ mangled is a ValueError, which services answer as a 400 on `cursor`.
 import base64
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
-from crm_common.validation import storable
+from crm_common.validation import in_utc, storable
 
 
 def pack(pair):
@@ -41,11 +41,12 @@ def decode_position(cursor):
     uuid.UUID(record_id)  # ValueError for anything but an id a service gave out
     try:
         moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        # A forged offset at the calendar's edge has no UTC date at all.
+        return in_utc(moment), record_id
     except (ValueError, OverflowError):
         raise ValueError("invalid cursor") from None
-    if moment.tzinfo is None:
-        raise ValueError("invalid cursor")
-    return moment.astimezone(UTC), record_id
 
 
 # A timeline merges records of several kinds: its order is (time, kind, id), newest

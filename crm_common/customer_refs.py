@@ -14,6 +14,7 @@ the event effects meet on one lock per customer id (`lock_customer`).
 
 from datetime import datetime
 
+from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +28,32 @@ MAX_MERGE_HOPS = 100
 
 class UnknownCustomer(ValidationFailed):
     """The request names a customer that does not exist or was erased."""
+
+
+ID_LENGTH = validate.Length(min=1, max=36)
+
+
+class CustomerMergedData(Schema):
+    """What `record_merge` reads of the customers service's customer_merged.
+
+    A tolerant reader: the fields it needs are required, the rest ignored,
+    so an event missing one is rejected by the inbox, not failed half-way.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
+
+    survivor_id = fields.String(required=True, validate=ID_LENGTH)
+    merged_ids = fields.List(fields.String(validate=ID_LENGTH), required=True)
+
+
+class CustomerErasedData(Schema):
+    """What `record_erasure` reads of customer_erased; a service wanting more extends it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    customer_id = fields.String(required=True, validate=ID_LENGTH)
 
 
 class CustomerFateMixin:
@@ -93,7 +120,7 @@ def record_merge(session, fate_model, data, reparent):
     merged_ids = sorted(set(data["merged_ids"]) - {data["survivor_id"]})
     for customer_id in sorted([*merged_ids, data["survivor_id"]]):
         lock_customer(session, customer_id)
-    survivor = _last_survivor(session, fate_model, data["survivor_id"])
+    survivor = survivor_of(session, fate_model, data["survivor_id"])
     for merged_id in merged_ids:
         fate = session.get(fate_model, merged_id)
         if fate is None:
@@ -125,7 +152,12 @@ def record_erasure(session, fate_model, data, erased_at, scrub):
     scrub(session, customer_id)
 
 
-def _last_survivor(session, fate_model, customer_id):
+def survivor_of(session, fate_model, customer_id):
+    """The id the customer's records are filed under: its last survivor's if it was merged.
+
+    For reads (lists by customer): plain queries, no lock. An erased
+    customer's (scrubbed) records stay under its id, so the chain ends there.
+    """
     for _ in range(MAX_MERGE_HOPS):
         fate = session.get(fate_model, customer_id)
         if fate is None or fate.merged_into is None:

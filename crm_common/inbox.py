@@ -14,16 +14,18 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import Integer, String
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common.db import UTCDateTime, find_database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 
 log = logging.getLogger(__name__)
 
-# Failures worth another delivery: the database is away or busy, or another
-# instance won a race on a view row. Pausing first keeps a requeued event
-# from spinning while the database is down.
-RETRYABLE = (OperationalError, InterfaceError, IntegrityError)
+# Failures worth another delivery: the database is away or busy, another
+# instance won a race on a view row, or a versioned row changed between the
+# effect's read and its write (the next delivery reads it again). Pausing
+# first keeps a requeued event from spinning while the database is down.
+RETRYABLE = (OperationalError, InterfaceError, IntegrityError, StaleDataError)
 RETRY_PAUSE_SECONDS = 1
 
 

@@ -1,8 +1,10 @@
 """Input checks that every layer applies the same way."""
 
 import math
+from datetime import UTC
 
 UNSTORABLE = "Must not contain NUL characters or unpaired surrogates."
+NO_UTC_DATE = "Out of range: in UTC this time falls before year 1 or after year 9999."
 
 
 def storable(text):
@@ -44,3 +46,16 @@ def is_finite_number(value):
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, int)
+
+
+def in_utc(moment):
+    """The aware datetime `moment` in UTC; ValueError where UTC has no such date.
+
+    An offset can push a moment at the edge of the calendar out of it:
+    0001-01-01T00:00:00+14:00 falls in year 0 in UTC, and
+    9999-12-31T23:59:59-14:00 in year 10000. Both are valid ISO 8601 input.
+    """
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} has no UTC date within years 1 to 9999") from None

@@ -7,8 +7,9 @@ required fields, unknown fields, and the query parameters each list takes.
 
 import re
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from crm_common.validation import NO_UTC_DATE, in_utc
 from gateway.auth import ROLES
 
 CUSTOMER_STATUSES = ("lead", "prospect", "customer", "churned")
@@ -255,7 +256,13 @@ class Moment(fields.AwareDateTime):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             value = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", value)
-        return super()._deserialize(value, attr, data, **kwargs)
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        # The services compare and store it in UTC: refuse what UTC cannot hold.
+        try:
+            in_utc(moment)
+        except ValueError:
+            raise ValidationError(NO_UTC_DATE) from None
+        return moment
 
 
 class Period(StrictSchema):

@@ -1,10 +1,9 @@
 """What the interactions service accepts over RPC and what it answers."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from marshmallow import (
-    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -15,7 +14,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from crm_common.validation import UNSTORABLE, unstorable_path
+from crm_common import customer_refs
+from crm_common.validation import NO_UTC_DATE, UNSTORABLE, in_utc, unstorable_path
 from services.interactions import domain
 
 MAX_TEXT = 10000
@@ -53,18 +53,21 @@ class Input(Schema):
 
     @post_load
     def _trim(self, data, **_):
-        blank = []
+        errors = {}
         for key, value in data.items():
             if isinstance(value, uuid.UUID):
                 data[key] = str(value)
             elif isinstance(value, datetime):
-                data[key] = value.astimezone(UTC)
+                try:
+                    data[key] = in_utc(value)
+                except ValueError:
+                    errors[key] = [NO_UTC_DATE]
             elif isinstance(value, str):
                 data[key] = value.strip() or None
                 if data[key] is None and self.fields[key].required:
-                    blank.append(key)
-        if blank:
-            raise ValidationError({key: ["Must not be blank."] for key in blank})
+                    errors[key] = ["Must not be blank."]
+        if errors:
+            raise ValidationError(errors)
         return data
 
 
@@ -270,19 +273,7 @@ def timeline_item(kind, at, row):
 # --- events from other services ---------------------------------------------------------
 
 
-class CustomerMergedData(Schema):
-    """What this service reads of customers' customer_merged."""
+class CustomerErasedData(customer_refs.CustomerErasedData):
+    """The erasure's own time stamps the scrubbed records."""
 
-    class Meta:
-        unknown = EXCLUDE
-
-    survivor_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    merged_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), required=True)
-
-
-class CustomerErasedData(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
     erased_at = fields.AwareDateTime(required=True, format="iso")

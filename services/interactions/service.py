@@ -15,11 +15,13 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_common import cursors
 from crm_common.customer_refs import (
+    CustomerMergedData,
     UnknownCustomer,
     check_customer,
     current_customer,
     record_erasure,
     record_merge,
+    survivor_of,
 )
 from crm_common.db import Database
 from crm_common.envelope import utcnow
@@ -51,7 +53,6 @@ from services.interactions.models import (
 from services.interactions.schemas import (
     AssignInput,
     CustomerErasedData,
-    CustomerMergedData,
     FeedbackInput,
     FeedbackOutput,
     InteractionInput,
@@ -341,7 +342,10 @@ class InteractionsService(ServiceBase, EventProducer):
         )
         after = self._after(params["cursor"], cursors.decode_mark)
         found, last = store.timeline(
-            self.db, self._follow(params["customer_id"]), params["limit"], after
+            self.db,
+            survivor_of(self.db, CustomerFate, params["customer_id"]),
+            params["limit"],
+            after,
         )
         return {
             "items": [timeline_item(kind, at, row) for kind, at, row in found],
@@ -402,13 +406,6 @@ class InteractionsService(ServiceBase, EventProducer):
         """Before any write begins: the customer exists (the survivor's id if merged)."""
         return check_customer(self.customers, customer_id, self._timeout)
 
-    def _follow(self, customer_id):
-        """A customer id as this service files records now (merged ones under the survivor)."""
-        try:
-            return current_customer(self.db, CustomerFate, customer_id)
-        except UnknownCustomer:
-            return customer_id
-
     def _open_ticket(self, ticket, now):
         ticket.reopened_count = 0
         ticket.version = 1
@@ -453,7 +450,7 @@ class InteractionsService(ServiceBase, EventProducer):
         """`{"items", "next_cursor"}`: a page of what `find` finds for the query."""
         params = load(schema, query)
         if params.get("customer_id"):
-            params["customer_id"] = self._follow(params["customer_id"])
+            params["customer_id"] = survivor_of(self.db, CustomerFate, params["customer_id"])
         rows, last = find(self.db, params, self._after(params["cursor"], cursors.decode_position))
         return {
             "items": output.dump(rows, many=True),

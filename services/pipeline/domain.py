@@ -103,6 +103,17 @@ def check_reopen(status):
         raise InvalidStageTransition("The deal is open already.", details={"deal_status": status})
 
 
+def may_act_for(who, owner):
+    """Whether the caller `who` ({"subject", "own_only"}) may act on a deal of `owner`.
+
+    An `own_only` caller (a sales rep) acts only for itself, and a caller
+    with no subject is no one's owner, not even of a deal without one.
+    """
+    if not who["own_only"]:
+        return True
+    return who["subject"] is not None and owner == who["subject"]
+
+
 def dwell_seconds(entered_at, left_at):
     """Whole seconds spent in a stage; never negative (clocks of two hosts may disagree)."""
     return max(0, int((left_at - entered_at).total_seconds()))

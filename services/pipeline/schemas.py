@@ -127,7 +127,11 @@ class DealQuery(Strict):
 
 
 class Actor(Strict):
-    """Who is asking: `own_only` callers (sales reps) may change only the deals they own."""
+    """Who is asking: `own_only` callers (sales reps) may change only the deals they own.
+
+    The gateway always says both. A caller that leaves either out gets the
+    least privilege: own deals only, and with no subject that is none.
+    """
 
     subject = Text(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    own_only = fields.Boolean(load_default=False)
+    own_only = fields.Boolean(load_default=True)

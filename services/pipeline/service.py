@@ -1,6 +1,7 @@
 """The pipeline service: pipelines with ordered stages, deals, stage history."""
 
 import uuid
+from contextlib import contextmanager
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
@@ -13,11 +14,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import cursors
 from crm_common.customer_refs import (
+    CustomerErasedData,
+    CustomerMergedData,
     UnknownCustomer,
     check_customer,
     current_customer,
     record_erasure,
     record_merge,
+    survivor_of,
 )
 from crm_common.db import Database
 from crm_common.envelope import utcnow
@@ -113,8 +117,9 @@ class PipelineService(ServiceBase, EventProducer):
         pipeline = Pipeline(
             id=str(uuid.uuid4()), name=data["name"], is_default=False, created_at=utcnow()
         )
-        self.db.add(pipeline)
-        self._flush_pipeline(pipeline)
+        with self._unique_name(data["name"]):
+            self.db.add(pipeline)
+            self.db.flush()
         store.plan_stages(self.db, pipeline, data["stages"])
         self._pipeline_event("pipeline_created", pipeline)
         self.db.commit()
@@ -126,13 +131,16 @@ class PipelineService(ServiceBase, EventProducer):
         data = load(PipelinePatch(), payload, InvalidPipeline)
         pipeline = self._pipeline(pipeline_id)
         store.lock_pipeline(self.db, pipeline.id)
-        if "name" in data:
-            pipeline.name = data["name"]
-        if "stages" in data:
-            domain.check_stage_plan(data["stages"])
-            store.plan_stages(self.db, pipeline, data["stages"])
-        flag_modified(pipeline, "name")  # its version moves on with any change
-        self._flush_pipeline(pipeline)
+        name = data.get("name", pipeline.name)
+        with self._unique_name(name):
+            if "stages" in data:
+                domain.check_stage_plan(data["stages"])
+                store.plan_stages(self.db, pipeline, data["stages"])
+            # Renamed after the stage plan, which flushes: the pipeline's row is
+            # written once, so its version moves on exactly once with any change.
+            pipeline.name = name
+            flag_modified(pipeline, "name")
+            self.db.flush()
         self._pipeline_event("pipeline_changed", pipeline)
         self.db.commit()
         return store.pipeline_output(self.db, pipeline)
@@ -144,7 +152,7 @@ class PipelineService(ServiceBase, EventProducer):
         data = load(DealInput(), payload)
         who = load(Actor(), actor)
         data["owner"] = data["owner"] or who["subject"]
-        if who["own_only"] and data["owner"] != who["subject"]:
+        if not domain.may_act_for(who, data["owner"]):
             raise NotDealOwner(
                 "You may create deals only in your own name.",
                 {"owner": ["Leave it out, or give your own."]},
@@ -211,6 +219,9 @@ class PipelineService(ServiceBase, EventProducer):
                 after = cursors.decode_position(params["cursor"])
             except ValueError:
                 raise InvalidDeal("Invalid cursor.", {"cursor": ["Invalid cursor."]}) from None
+        if params.get("customer_id"):
+            # A merged customer's deals are its survivor's now.
+            params["customer_id"] = survivor_of(self.db, CustomerFate, str(params["customer_id"]))
         rows = store.find_deals(self.db, params, params["limit"] + 1, after)
         page = rows[: params["limit"]]
         next_cursor = None
@@ -231,7 +242,7 @@ class PipelineService(ServiceBase, EventProducer):
                 self.customers, str(patch["customer_id"]), self.config["CRM_RPC_TIMEOUT"]
             )
         deal = self._changeable(deal_id, who)
-        if who["own_only"] and patch.get("owner", deal.owner) != who["subject"]:
+        if not domain.may_act_for(who, patch.get("owner", deal.owner)):
             raise NotDealOwner(
                 "You may not give your deal to someone else.", {"owner": ["Not yours to give."]}
             )
@@ -303,18 +314,26 @@ class PipelineService(ServiceBase, EventProducer):
     # Handler names are part of their queues' names: never rename one.
     @event_handler("customers", "customer_merged", requeue_on_error=True)
     def apply_customer_merged(self, body):
-        self.inbox.apply(body, self._apply_merge)
+        self.inbox.apply(body, self._apply_merge, CustomerMergedData())
 
     @event_handler("customers", "customer_erased", requeue_on_error=True)
     def apply_customer_erased(self, body):
-        self.inbox.apply(body, self._apply_erasure)
+        self.inbox.apply(body, self._apply_erasure, CustomerErasedData())
 
     def _apply_merge(self, session, envelope):
         """The merged customers' deals follow their survivor, each with a deal_updated."""
 
         def reparent(session, from_ids, to_id):
+            # Lock the deals, in one order, before the first write: a user's
+            # update of one of them commits first or waits, and its version is
+            # the one read here, so neither a lost update nor a deadlock (with
+            # the outbox lock the first write's event takes) can happen.
             moved = session.scalars(
-                select(Deal).where(Deal.customer_id.in_(from_ids)).order_by(Deal.id)
+                select(Deal)
+                .where(Deal.customer_id.in_(from_ids))
+                .order_by(Deal.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             ).all()
             for deal in moved:
                 old = deal.customer_id
@@ -384,7 +403,7 @@ class PipelineService(ServiceBase, EventProducer):
 
     def _changeable(self, deal_id, who):
         deal = self._deal(deal_id)
-        if who["own_only"] and deal.owner != who["subject"]:
+        if not domain.may_act_for(who, deal.owner):
             raise NotDealOwner(
                 f"Deal {deal.id} is owned by someone else; you may change only your own.",
                 details={"id": deal.id},
@@ -470,14 +489,21 @@ class PipelineService(ServiceBase, EventProducer):
             {"deal_id": deal.id, "deal": store.deal_state(deal, stage), **data},
         )
 
-    def _flush_pipeline(self, pipeline):
+    @contextmanager
+    def _unique_name(self, name):
+        """Around writes that give a pipeline `name`: another pipeline's name is a conflict.
+
+        `name` is what the caller asked for, taken before the rollback that
+        expires the pipeline's attributes.
+        """
         try:
-            self.db.flush()
+            yield
         except IntegrityError:
             self.db.rollback()
             raise PipelineNameTaken(
-                f"A pipeline is named {pipeline.name!r} already.",
+                f"A pipeline is named {name!r} already.",
                 {"name": ["Taken by another pipeline."]},
+                {"name": name},
             ) from None
 
     def _pipeline_event(self, event_type, pipeline):

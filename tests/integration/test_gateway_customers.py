@@ -118,6 +118,31 @@ def test_duplicates_and_merge(client):
     assert client.get(f"{BASE}/duplicates").json()["items"] == []
 
 
+def test_deals_and_interactions_listed_by_a_merged_id_are_the_survivors(client):
+    ada = create(client)
+    twin = create(client, name="A. Lovelace", email="twin@x.io")
+    deal = client.post(
+        "/api/v1/deals",
+        {"customer_id": twin["id"], "title": "Engine", "amount": "10", "currency": "GBP"},
+    ).json()
+    note = client.post("/api/v1/interactions", {"customer_id": twin["id"], "channel": "note"})
+    assert note.status_code == 201, note.text
+    merged = client.post(f"{BASE}/{ada['id']}/merge", {"merge_ids": [twin["id"]]})
+    assert merged.status_code == 200, merged.text
+
+    def listed(path):
+        items = client.get(f"{path}?customer_id={twin['id']}").json()["items"]
+        return [(item["id"], item["customer_id"]) for item in items]
+
+    wait_for(
+        lambda: (
+            listed("/api/v1/deals") == [(deal["id"], ada["id"])]
+            and listed("/api/v1/interactions") == [(note.json()["id"], ada["id"])]
+        ),
+        message="both lists to follow the merge",
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.http import assert_error
+from tests.support.http import assert_error, created
 from tests.support.waiting import wait_for
 
 UNKNOWN_ID = "5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a"
@@ -83,6 +83,25 @@ def test_pipelines_list_show_create_and_change(client):
         client.patch("/api/v1/pipelines/5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a", {"name": "Y"}),
         404,
         "NOT_FOUND",
+    )
+
+
+def test_renaming_a_pipeline_to_a_taken_name_is_409_naming_it(client):
+    stages = [{"name": "due", "probability": 0.5}]
+    created(client.post("/api/v1/pipelines", {"name": "Partners", "stages": stages}))
+    renewals = created(client.post("/api/v1/pipelines", {"name": "Renewals", "stages": stages}))
+    path = f"/api/v1/pipelines/{renewals['id']}"
+    quoted = [{"name": "quoted", "probability": 0.7}]
+    for body in ({"name": "Partners"}, {"name": "Partners", "stages": quoted}):
+        error = assert_error(client.patch(path, body), 409, "CONFLICT")
+        assert "'Partners'" in error["message"]
+    assert client.get(path).json() == renewals
+
+    renamed = client.patch(path, {"name": "Renewals 2027", "stages": quoted})
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["name"], renamed.json()["version"]) == (
+        "Renewals 2027",
+        renewals["version"] + 1,
     )
 
 

@@ -75,6 +75,8 @@ def test_interactions_are_logged_listed_and_read(client, customer):
         ({"channel": "email"}, "direction"),
         ({"channel": "note", "occurred_at": "yesterday"}, "occurred_at"),
         ({"channel": "note", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
+        ({"channel": "note", "occurred_at": "0001-01-01T00:00:00+14:00"}, "occurred_at"),
+        ({"channel": "note", "occurred_at": "9999-12-31T23:59:59-14:00"}, "occurred_at"),
         ({"channel": "note", "deal_id": "nope"}, "deal_id"),
         ({"channel": "note", "mood": "happy"}, "mood"),
         ({"channel": "note", "subject": 7}, "subject"),

@@ -186,6 +186,10 @@ def test_updates_carry_changes_and_sales_reps_touch_only_their_own(rpc, customer
         lambda: rpc.pipeline.win_deal(deal["id"], KIM),
         lambda: rpc.pipeline.update_deal(deal["id"], {"owner": "kim"}, SAM),
         lambda: new_deal(rpc, customer, actor=KIM, owner="sam"),
+        # A caller that does not say who it is gets the least privilege.
+        lambda: rpc.pipeline.update_deal(deal["id"], {"title": "Anyone's"}),
+        lambda: rpc.pipeline.win_deal(deal["id"]),
+        lambda: rpc.pipeline.win_deal(deal["id"], {"subject": "kim"}),
     ):
         assert failure(step)[0] == "NotDealOwner"
     handed = rpc.pipeline.update_deal(deal["id"], {"owner": "kim"}, MANAGER)
@@ -295,6 +299,27 @@ def test_stages_are_added_renamed_reordered_and_archived_keeping_history(rpc, cu
     assert failure(lambda: rpc.pipeline.create_pipeline(taken))[0] == "PipelineNameTaken"
 
 
+def test_a_rename_to_a_taken_name_is_refused_and_one_change_is_one_version(rpc):
+    stages = [{"name": "due", "probability": 0.5}]
+    rpc.pipeline.create_pipeline({"name": "Partners", "stages": stages})
+    renewals = rpc.pipeline.create_pipeline({"name": "Renewals", "stages": stages})
+    quoted = [{"name": "quoted", "probability": 0.7}]
+    for change in ({"name": "Partners"}, {"name": "Partners", "stages": quoted}):
+        kind, message = failure(
+            lambda change=change: rpc.pipeline.update_pipeline(renewals["id"], change)
+        )
+        assert (kind, message) == ("PipelineNameTaken", "A pipeline is named 'Partners' already.")
+    assert rpc.pipeline.get_pipeline(renewals["id"]) == renewals
+    renamed = rpc.pipeline.update_pipeline(
+        renewals["id"], {"name": "Renewals 2027", "stages": quoted}
+    )
+    assert renamed["version"] == renewals["version"] + 1
+    assert [(e["event_type"], e["sequence"]) for e in events(rpc, renewals["id"])] == [
+        ("pipeline_created", 1),
+        ("pipeline_changed", renamed["version"]),
+    ]
+
+
 def test_a_merge_moves_deals_to_the_survivor(rpc, customer):
     twin = rpc.customers.create_customer({"name": "A. Lovelace"}, True)
     deal = new_deal(rpc, twin)
@@ -306,6 +331,9 @@ def test_a_merge_moves_deals_to_the_survivor(rpc, customer):
     [updated] = [e for e in events(rpc, deal["id"]) if e["event_type"] == "deal_updated"]
     assert updated["data"]["changes"] == {"customer_id": [twin["id"], customer["id"]]}
     assert updated["data"]["cause"] == "customer_merged"
+    # Listed by the merged id, the deals are the survivor's.
+    listed = rpc.pipeline.list_deals({"customer_id": twin["id"]})["items"]
+    assert [(d["id"], d["customer_id"]) for d in listed] == [(deal["id"], customer["id"])]
     # A deal created for the merged id now lands on the survivor.
     assert new_deal(rpc, twin)["customer_id"] == customer["id"]
 

@@ -13,6 +13,7 @@ from crm_common.customer_refs import (
     current_customer,
     record_erasure,
     record_merge,
+    survivor_of,
 )
 from crm_common.db import make_base, make_engine
 from crm_common.envelope import utcnow
@@ -87,6 +88,24 @@ def test_an_erasure_scrubs_records_and_refuses_new_ones(session):
     assert session.get(Note, "n1").text is None
     with pytest.raises(UnknownCustomer):
         current_customer(session, Fate, "a")
+
+
+def test_survivor_of_follows_merges_to_where_records_are_without_locking(session, monkeypatch):
+    session.add_all(
+        [
+            Fate(customer_id="a", merged_into="b"),
+            Fate(customer_id="b", merged_into="c"),
+            Fate(customer_id="d", merged_into="e"),
+            Fate(customer_id="e", erased_at=utcnow()),
+        ]
+    )
+    session.commit()
+
+    def no_locks(*_):
+        raise AssertionError("a read takes no lock")
+
+    monkeypatch.setattr("crm_common.customer_refs.lock_for", no_locks)
+    assert [survivor_of(session, Fate, customer) for customer in "abcdex"] == list("ccceex")
 
 
 class FakeCustomers:

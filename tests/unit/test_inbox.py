@@ -1,6 +1,7 @@
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
@@ -82,17 +83,27 @@ def test_an_invalid_event_is_dropped_without_effect(inbox, database):
     assert count(database, AppliedEvent) == 0
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OperationalError("UPDATE view_state", {}, Exception("connection refused")),
+        # Someone else changed a versioned row between the effect's read and its write.
+        StaleDataError("UPDATE statement on table 'deals' expected to update 1 row(s)"),
+    ],
+)
 def test_a_failure_that_may_pass_is_raised_for_the_event_to_be_redelivered(
-    inbox, database, monkeypatch
+    inbox, database, monkeypatch, failure
 ):
     monkeypatch.setattr("crm_common.inbox.RETRY_PAUSE_SECONDS", 0)
 
-    def database_away(session, envelope):
-        raise OperationalError("UPDATE view_state", {}, Exception("connection refused"))
+    def fails(session, envelope):
+        views.apply_customer_created(session, envelope)
+        raise failure
 
-    with pytest.raises(OperationalError):
-        inbox.apply(customer_created(), database_away, CustomerCreatedData())
+    with pytest.raises(type(failure)):
+        inbox.apply(customer_created(), fails, CustomerCreatedData())
     assert count(database, AppliedEvent) == 0
+    assert count(database, CustomerFact) == 0
 
 
 def test_an_event_the_database_refuses_is_dropped_not_looped(inbox, database):

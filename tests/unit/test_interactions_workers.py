@@ -167,6 +167,15 @@ def test_an_interaction_is_logged_with_its_owner_and_event(service, database, cl
             {"customer_id": ADA, "channel": "note", "occurred_at": "2026-03-03T09:00:00Z"},
             "occurred_at",
         ),
+        # Valid ISO 8601, but UTC has no date for them.
+        (
+            {"customer_id": ADA, "channel": "note", "occurred_at": "0001-01-01T00:00:00+14:00"},
+            "occurred_at",
+        ),
+        (
+            {"customer_id": ADA, "channel": "note", "occurred_at": "9999-12-31T23:59:59-14:00"},
+            "occurred_at",
+        ),
     ],
 )
 def test_bad_interactions_are_refused_naming_the_field(service, database, payload, field):
@@ -427,6 +436,9 @@ def test_errors_reach_the_gateway_with_their_status_and_details(error, status):
     from nameko.exceptions import deserialize, serialize
 
     from gateway.http import ApiError
+    from gateway.remote import REMOTE_ERRORS  # registers the services' errors with nameko
+
+    assert type(error).__module__ + "." + type(error).__name__ in REMOTE_ERRORS
 
     received = deserialize(serialize(error))
     assert isinstance(received, ApiError)

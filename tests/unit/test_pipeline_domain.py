@@ -132,3 +132,16 @@ def test_erasure_scrubs_free_text_from_a_logged_event():
     scrubbed = domain.scrubbed_event(body)["data"]
     assert "Ada" not in str(scrubbed) and "She" not in str(scrubbed)
     assert scrubbed["deal"]["amount"] == "1.00"
+
+
+@pytest.mark.parametrize(
+    ("who", "owner", "allowed"),
+    [
+        ({"subject": "maria", "own_only": False}, "sam", True),
+        ({"subject": "sam", "own_only": True}, "sam", True),
+        ({"subject": "kim", "own_only": True}, "sam", False),
+        ({"subject": None, "own_only": True}, None, False),  # no one owns an ownerless deal
+    ],
+)
+def test_own_only_callers_act_only_for_themselves(who, owner, allowed):
+    assert domain.may_act_for(who, owner) is allowed
