@@ -4,6 +4,7 @@
     crm run NAME           one service (migrates its database first) or the gateway
     crm migrate [NAME...]  bring databases to the newest schema
     crm revision NAME MSG  write a new migration from NAME's models (autogenerate)
+    crm rebuild-reports    rebuild every report view from the producers' event logs
 
 Containers in docker-compose run `crm run NAME`; `crm up` starts the same
 commands as child processes, so the local run and the compose run match.
@@ -53,6 +54,12 @@ def main(argv=None):
     )
     revision_parser.add_argument("name", choices=SERVICES)
     revision_parser.add_argument("message")
+    rebuild_parser = commands.add_parser(
+        "rebuild-reports", help="rebuild the report views from the event logs, and wait"
+    )
+    rebuild_parser.add_argument(
+        "--no-wait", action="store_true", help="ask for the rebuild and return at once"
+    )
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "names", ())) - set(SERVICES)
     if unknown:
@@ -65,6 +72,8 @@ def main(argv=None):
             return migrate(config, args.names or SERVICES)
         if args.command == "revision":
             return revision(args.name, args.message)
+        if args.command == "rebuild-reports":
+            return rebuild_reports(config, wait=not args.no_wait)
         return up(config)
     except (StartupError, ConfigError) as exc:
         print(f"crm: {exc}", file=sys.stderr)
@@ -120,6 +129,31 @@ def revision(name, message):
         config = migrations.alembic_config(name, url)
         config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
         command.revision(config, message, autogenerate=True, rev_id=number)
+    return 0
+
+
+def rebuild_reports(config, wait=True, poll_seconds=1.0):
+    """Ask the running reports service for a rebuild; follow it to the end unless told not to."""
+    from nameko.exceptions import RpcTimeout, UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    try:
+        with ClusterRpcProxy(for_process(config, "rebuild"), timeout=30) as cluster:
+            answer = cluster.reports.request_rebuild("crm rebuild-reports")
+            rebuild = answer["rebuild"]
+            print(
+                f"crm: rebuild {rebuild['rebuild_id']} "
+                f"{'requested' if answer['created'] else 'already under way'}"
+            )
+            while wait and rebuild["status"] != "done":
+                time.sleep(poll_seconds)
+                rebuild = cluster.reports.rebuild_status()
+                print(
+                    f"crm: {rebuild['status']}: {rebuild['events_read']} events read, "
+                    f"{rebuild['events_applied']} applied"
+                )
+    except (UnknownService, RpcTimeout, OSError) as exc:
+        raise StartupError(f"the reports service does not answer ({exc}); is it running?") from None
     return 0
 
 

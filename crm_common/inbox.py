@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer, String, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
@@ -42,21 +42,24 @@ class AppliedEventMixin:
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+def applied_row(model, envelope):
+    """The row that records `envelope` as applied."""
+    return model(
+        event_id=str(envelope["event_id"]),
+        event_type=envelope["event_type"],
+        producer=envelope["producer"],
+        aggregate_id=envelope["aggregate_id"],
+        sequence=envelope["sequence"],
+        applied_at=utcnow(),
+    )
+
+
 def apply_once(session, model, envelope, effect):
     """Run `effect(session, envelope)` unless the event was applied before.
 
     Commits on success; returns False, with nothing changed, for a repeat.
     """
-    session.add(
-        model(
-            event_id=str(envelope["event_id"]),
-            event_type=envelope["event_type"],
-            producer=envelope["producer"],
-            aggregate_id=envelope["aggregate_id"],
-            sequence=envelope["sequence"],
-            applied_at=utcnow(),
-        )
-    )
+    session.add(applied_row(model, envelope))
     try:
         # Claim the id before doing anything else, so the only integrity
         # error possible here is "already applied".
@@ -67,6 +70,28 @@ def apply_once(session, model, envelope, effect):
     effect(session, envelope)
     session.commit()
     return True
+
+
+def apply_many(session, model, envelopes, effect_of):
+    """Apply each of `envelopes` not applied before, in the session's transaction.
+
+    `effect_of(envelope)` is the event's effect. Leaves the transaction open,
+    for the caller to add its own changes and commit; answers how many events
+    applied. Another consumer applying one of them meanwhile makes the
+    commit fail with IntegrityError: roll back and call again.
+    """
+    ids = {str(envelope["event_id"]) for envelope in envelopes}
+    done = set(session.scalars(select(model.event_id).where(model.event_id.in_(ids))))
+    fresh = {}
+    for envelope in envelopes:
+        event_id = str(envelope["event_id"])
+        if event_id not in done:
+            fresh.setdefault(event_id, envelope)
+    session.add_all(applied_row(model, envelope) for envelope in fresh.values())
+    session.flush()
+    for envelope in fresh.values():
+        effect_of(envelope)(session, envelope)
+    return len(fresh)
 
 
 class Inbox(DependencyProvider):

@@ -44,6 +44,7 @@ PERMISSIONS = {
     "tickets:write": frozenset({"admin", "manager", "service"}),
     "reports:read": EVERYONE,
     "tokens:admin": frozenset({"admin"}),
+    "reports:admin": frozenset({"admin"}),
 }
 # Roles that may change only the records they own.
 OWN_RECORDS_ONLY = frozenset({"sales"})

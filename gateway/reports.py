@@ -7,10 +7,11 @@ Every answer carries `as_of` (time of the newest event applied) and
 from werkzeug.wrappers import Response
 
 from gateway import schemas
-from gateway.http import ApiError, api, read_query, rpc_ready
+from gateway.http import ApiError, api, read_optional_json, read_query, rpc_ready
 from gateway.report_csv import report_csv
 
 BASE = "/api/v1/reports"
+ADMIN = "/api/v1/admin/reports"
 # name -> (the reports service's RPC, the schema of its query parameters).
 REPORTS = {
     "customers": ("customers_by_status_owner", schemas.StrictSchema),
@@ -71,6 +72,25 @@ class ReportEndpoints:
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
+
+    @api("POST", f"{ADMIN}/rebuild")
+    def rebuild_reports(self, request):
+        """Rebuild every view from the producers' event logs; answers 202 and the rebuild
+        (the one under way, if there is one). Live events keep flowing meanwhile."""
+        principal = self.authenticate(request, "reports:admin")
+        read_optional_json(request, schemas.StrictSchema())
+        answer = self.rpc("reports", "request_rebuild", principal.subject)
+        return 202, answer["rebuild"], {"Location": f"{ADMIN}/rebuild"}
+
+    @api("GET", f"{ADMIN}/rebuild")
+    def rebuild_status(self, request):
+        """The latest rebuild: status (requested, running, done), events read and applied."""
+        self.authenticate(request, "reports:admin")
+        read_query(request, schemas.StrictSchema())
+        status = self.rpc("reports", "rebuild_status")
+        if status is None:
+            raise ApiError(404, "No rebuild has been asked for.")
+        return status
 
     def report(self, request, name):
         """The report `name` for the query of `request`, from the reports service."""

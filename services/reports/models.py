@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.db import UTCDateTime, make_base
@@ -243,6 +243,27 @@ class ViewState(Base):
     view: Mapped[str] = mapped_column(String(64), primary_key=True)
     as_of: Mapped[datetime] = mapped_column(UTCDateTime)
     events_applied: Mapped[int] = mapped_column(Integer)
+
+
+class Rebuild(Base):
+    """One rebuild of the views from the producers' logs (see rebuild.py)."""
+
+    __tablename__ = "rebuilds"
+
+    rebuild_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # requested, running, done
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    requested_by: Mapped[str | None] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the instance carrying it out last showed progress.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # JSON {producer: cursor in its log}: how far the replay has come.
+    cursors: Mapped[str] = mapped_column(Text)
+    events_read: Mapped[int] = mapped_column(Integer)
+    events_applied: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class ProducerCursor(Base):

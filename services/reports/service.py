@@ -1,21 +1,25 @@
 """The reports service: materialized views fed by other services' events."""
 
+import logging
 from datetime import timedelta
 from functools import partial
 
+import eventlet
 from marshmallow import ValidationError
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
+from sqlalchemy.exc import SQLAlchemyError
 
+from crm_common.asking import ask
 from crm_common.db import Database
-from crm_common.envelope import utcnow
+from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.errors import NotFound, ValidationFailed
-from crm_common.inbox import Inbox
+from crm_common.inbox import RETRYABLE, Inbox, apply_many
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
-from services.reports import catchup, funnel_view, segment_view, ticket_view, views
+from services.reports import catchup, funnel_view, rebuild, segment_view, ticket_view, views
 from services.reports.cache import ReportCache
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
@@ -39,6 +43,8 @@ from services.reports.schemas import (
     TicketRespondedData,
     TicketSlaBreachedData,
 )
+
+log = logging.getLogger(__name__)
 
 
 def apply_deal(session, envelope):
@@ -99,6 +105,9 @@ APPLIERS = {
     ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
+# How long a rebuild waits for a page of a producer's log, and for the database to come back.
+LOG_PAGE_TIMEOUT_SECONDS = 30
+RETRY_PAUSE_SECONDS = 1
 
 
 class CatchUpSchedule(DependencyProvider):
@@ -247,6 +256,9 @@ class ReportsService(ServiceBase, EventProducer):
         schedule, now = self.segment_schedule, utcnow()
         if schedule.last_run and now - schedule.last_run < timedelta(seconds=schedule.interval):
             return
+        if rebuild.active_rebuild(self.db) is not None:
+            self.db.rollback()
+            return  # half-built inputs would move customers for nothing
         inputs = views.events_applied(self.db, segment_view.INPUT_VIEWS)
         stale = schedule.last_run is None or now - schedule.last_run >= segment_view.RECOMPUTE_EVERY
         self.db.rollback()
@@ -366,6 +378,84 @@ class ReportsService(ServiceBase, EventProducer):
             partial(views.customers_by_status_owner, self.db),
         )
 
+    @rpc
+    def request_rebuild(self, by=None):
+        """Ask for every view to be rebuilt from the producers' logs; answers the rebuild
+        (the one under way, if any) and whether it is new."""
+        requested, created = rebuild.request(self.db, by)
+        return {"rebuild": rebuild.shown(requested), "created": created}
+
+    @rpc
+    def rebuild_status(self):
+        """The latest rebuild, or None."""
+        return rebuild.shown(rebuild.latest(self.db))
+
+    @timer(interval=1)
+    def rebuild_timer(self):
+        """Carry out a requested rebuild, or take over one whose instance went quiet."""
+        rebuild_id = rebuild.claim(self.db, utcnow())
+        if rebuild_id is None:
+            return
+        for producer in PRODUCERS:
+            self.replay_log(rebuild_id, producer)
+        self.recompute_segments()
+        with self.inbox.database.session() as session:
+            rebuild.finish(session, rebuild_id)
+
+    def replay_log(self, rebuild_id, producer):
+        """Apply the producer's whole log, a page at a time, from where the rebuild stands."""
+        proxy = getattr(self, producer)
+        while True:
+            with self.inbox.database.session() as session:
+                cursor = rebuild.cursors_of(session.get(rebuild.Rebuild, rebuild_id)).get(producer)
+            page = ask(
+                proxy,
+                "events_since",
+                cursor,
+                rebuild.PAGE_SIZE,
+                timeout=LOG_PAGE_TIMEOUT_SECONDS,
+                service=producer,
+            )
+            if not page["events"]:
+                return
+            self.apply_page(rebuild_id, producer, page)
+
+    def apply_page(self, rebuild_id, producer, page):
+        """One page of a log in one transaction with the rebuild's progress."""
+        envelopes = []
+        for body in page["events"]:
+            applier = APPLIERS.get((producer, body.get("event_type")))
+            if applier is None:
+                continue
+            try:
+                envelopes.append(load_envelope(body, applier[1]()))
+            except InvalidEvent as exc:
+                log.error("rebuild skips an invalid event: %s", exc, extra={"event_body": body})
+        while True:
+            try:
+                with self.inbox.database.session() as session:
+                    applied = apply_many(
+                        session,
+                        AppliedEvent,
+                        envelopes,
+                        lambda envelope: APPLIERS[(producer, envelope["event_type"])][0],
+                    )
+                    rebuild.record_page(session, rebuild_id, producer, page, applied)
+                    session.commit()
+                return
+            except RETRYABLE as exc:
+                # The database is away, or a live consumer applied one of these meanwhile.
+                log.warning("rebuild page of %s not applied yet, again: %s", producer, exc)
+                eventlet.sleep(RETRY_PAUSE_SECONDS)
+            except SQLAlchemyError as exc:
+                # Some event of the page cannot apply: one at a time, the inbox drops it.
+                log.warning("rebuild applies a page of %s event by event: %s", producer, exc)
+                applied = sum(bool(self.apply(producer, body)) for body in page["events"])
+                with self.inbox.database.session() as session:
+                    rebuild.record_page(session, rebuild_id, producer, page, applied)
+                    session.commit()
+                return
+
     def answer(self, report, view, params, compute):
         """`compute()`'s answer, from the cache while `view` has not changed since, with the
         view's freshness: as of now, or of the moment asked for (`as_of`)."""
@@ -376,6 +466,8 @@ class ReportsService(ServiceBase, EventProducer):
             answer = compute()
             self.cache.put(key, answer)
         as_of = params.get("as_of")
+        if rebuild.active_rebuild(self.db) is not None:
+            answer["rebuilding"] = True
         answer.update(
             views.freshness_at(state, as_of) if as_of else views.freshness(state, utcnow())
         )

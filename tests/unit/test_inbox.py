@@ -5,7 +5,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
-from crm_common.inbox import Inbox, apply_once
+from crm_common.inbox import Inbox, apply_many, apply_once
 from services.reports import views
 from services.reports.models import AppliedEvent, CustomerFact, ViewState
 from services.reports.schemas import CustomerCreatedData
@@ -112,3 +112,17 @@ def test_an_event_the_database_refuses_is_dropped_not_looped(inbox, database):
 
     assert inbox.apply(customer_created(), refused, CustomerCreatedData()) is False
     assert count(database, AppliedEvent) == 0
+
+
+def test_a_batch_applies_each_new_event_once_and_skips_those_applied_before(inbox, database):
+    first, second = customer_created("c-1"), customer_created("c-2")
+    assert inbox.apply(first, views.apply_customer_created, CustomerCreatedData())
+    batch = [load_envelope(body, CustomerCreatedData()) for body in (first, second, second)]
+    with database.session() as session:
+        applied = apply_many(session, AppliedEvent, batch, lambda _: views.apply_customer_created)
+        session.commit()
+    assert applied == 1
+    assert count(database, AppliedEvent) == 2
+    assert count(database, CustomerFact) == 2
+    with database.session() as session:
+        assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 2
