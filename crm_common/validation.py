@@ -3,6 +3,8 @@
 import math
 from datetime import UTC
 
+from marshmallow import ValidationError, fields
+
 UNSTORABLE = "Must not contain NUL characters or unpaired surrogates."
 NO_UTC_DATE = "Out of range: in UTC this time falls before year 1 or after year 9999."
 
@@ -59,3 +61,19 @@ def in_utc(moment):
         return moment.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{moment.isoformat()} has no UTC date within years 1 to 9999") from None
+
+
+class UtcMoment(fields.AwareDateTime):
+    """An ISO 8601 time with its zone, refused where UTC has no date for it: the services
+    compare and store times in UTC."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            in_utc(moment)
+        except ValueError:
+            raise ValidationError(NO_UTC_DATE) from None
+        return moment

@@ -7,9 +7,9 @@ required fields, unknown fields, and the query parameters each list takes.
 
 import re
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
-from crm_common.validation import NO_UTC_DATE, in_utc
+from crm_common.validation import UtcMoment
 from gateway.auth import ROLES
 
 CUSTOMER_STATUSES = ("lead", "prospect", "customer", "churned")
@@ -246,23 +246,14 @@ class SatisfactionBody(StrictSchema):
     comment = _optional_text(2000)
 
 
-class Moment(fields.AwareDateTime):
+class Moment(UtcMoment):
     """An ISO 8601 time with its zone. A "+01:00" sent unencoded in a query arrives as
     " 01:00" (a plus is a space there): read it as the offset it was."""
-
-    def __init__(self, **kwargs):
-        super().__init__(format="iso", **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             value = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", value)
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        # The services compare and store it in UTC: refuse what UTC cannot hold.
-        try:
-            in_utc(moment)
-        except ValueError:
-            raise ValidationError(NO_UTC_DATE) from None
-        return moment
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Period(StrictSchema):

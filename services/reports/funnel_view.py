@@ -73,6 +73,8 @@ def apply_pipeline_event(session, envelope):
         stage.name = shown["name"]
         stage.kind = shown["kind"]
         stage.position = shown["position"]
+        if shown["probability"] is not None:
+            stage.probability_bp = sales.to_basis_points(shown["probability"])
     session.flush()
     if _order(session, pipeline_id) != before:
         # "Converted" depends on the stage order: every deal of the pipeline counts again.

@@ -102,6 +102,9 @@ class StageFact(Base):
     name: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(8))
     position: Mapped[int | None] = mapped_column(Integer)
+    # Its win probability in basis points, as the newest pipeline event told it: the
+    # forecast weighs open deals by it (null until a pipeline event said).
+    probability_bp: Mapped[int | None] = mapped_column(Integer)
 
 
 class DealMove(Base):

@@ -6,11 +6,12 @@ the new state adds its own. Amounts are whole cents; sums in different
 currencies are never added together.
 
 - Performance counts a closed deal in the month it closed: won deals add to
-  `won` and `won_cents`, lost deals to `lost`. `win_rate` = won / (won +
-  lost), null when neither.
+  `won` and `won_cents`, lost deals to `lost`. Answered per owner and month:
+  `win_rate` = won / (won + lost) over every currency, null when neither;
+  the won amount per currency.
 - The forecast counts an open deal in the month it is expected to close
   (`unscheduled` without a date): `amount_cents` and `weighted_cents`
-  (amount x the probability of its stage, rounded to the cent per deal).
+  (amount x the probability of its stage now, rounded to the cent per deal).
 """
 
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class DealState:
 
 def to_cents(amount):
     return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_EVEN))
+
+
+def to_basis_points(probability):
+    return round(Decimal(str(probability)) * 10000)
 
 
 def from_cents(cents):

@@ -2,6 +2,8 @@
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
+from crm_common.validation import UtcMoment
+
 
 class CustomerCreatedData(Schema):
     class Meta:
@@ -72,6 +74,7 @@ class StageData(Schema):
     name = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(("open", "won", "lost")))
     position = fields.Integer(required=True)
+    probability = fields.Float(load_default=None, validate=validate.Range(min=0, max=1))
 
 
 class PipelineEventData(Schema):
@@ -102,7 +105,7 @@ class FunnelQuery(Period):
 
     pipeline_id = fields.UUID()
     owner = fields.String(validate=validate.Length(min=1, max=100))
-    as_of = fields.AwareDateTime(format="iso")
+    as_of = UtcMoment()
 
 
 class SalesQuery(Schema):
@@ -175,7 +178,7 @@ class SatisfactionQuery(Period):
     group_by = fields.String(validate=validate.OneOf(("agent", "month", "channel")))
     agent = fields.String(validate=validate.Length(min=1, max=100))
     channel = fields.String(validate=validate.Length(min=1, max=16))
-    as_of = fields.AwareDateTime(format="iso")
+    as_of = UtcMoment()
 
 
 class ServiceQuery(Period):
@@ -188,7 +191,7 @@ class SegmentsQuery(Schema):
     class Meta:
         unknown = RAISE
 
-    as_of = fields.AwareDateTime(format="iso")
+    as_of = UtcMoment()
 
 
 class SegmentMembersQuery(Schema):

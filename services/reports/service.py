@@ -56,8 +56,11 @@ def apply_deal(session, envelope):
 
 
 def apply_pipeline(session, envelope):
+    """A pipeline event orders the funnel's stages and weighs the forecast's open deals."""
     funnel_view.apply_pipeline_event(session, envelope)
+    views.reweigh_open_deals(session, envelope["data"]["pipeline_id"])
     views.touch(session, funnel_view.FUNNEL_VIEW, envelope["occurred_at"])
+    views.touch(session, views.SALES_VIEW, envelope["occurred_at"])
 
 
 def apply_interaction(session, envelope):

@@ -11,6 +11,7 @@ from services.reports.models import (
     DealFact,
     SalesForecast,
     SalesPerformance,
+    StageFact,
     ViewState,
 )
 from services.reports.totals import add_to
@@ -74,6 +75,8 @@ def apply_customer_merged(session, envelope):
 def apply_deal_event(session, envelope):
     """Any deal event: keep the deal's newest state and move the sales totals with it."""
     data = envelope["data"]
+    # Before the deal's own row: a pipeline event locks the stage, then the deals in it.
+    probability_bp = stage_probability(session, data["deal"]["stage_id"])
     fact = session.get(DealFact, data["deal_id"], with_for_update=True)
     if fact is not None and fact.sequence >= envelope["sequence"]:
         touch(session, SALES_VIEW, envelope["occurred_at"])
@@ -91,12 +94,52 @@ def apply_deal_event(session, envelope):
     fact.owner = deal["owner"]
     fact.currency = deal["currency"]
     fact.amount_cents = sales.to_cents(deal["amount"])
-    fact.probability_bp = round(deal["probability"] * 10000)
+    if probability_bp is None:  # its pipeline's events have not arrived yet
+        probability_bp = sales.to_basis_points(deal["probability"])
+    fact.probability_bp = probability_bp
     fact.expected_close_date = deal["expected_close_date"]
     fact.closed_at = deal["closed_at"]
     for view, key, deltas in sales.moves(old, sales_state(fact)):
         add_to(session, SALES_TABLES[view], TOTALS_KEY, key, deltas)
     touch(session, SALES_VIEW, envelope["occurred_at"])
+
+
+def stage_probability(session, stage_id):
+    """The stage's probability (basis points) as the newest pipeline event set it, or None.
+
+    Read under a share lock: a pipeline event changing it waits for this deal's
+    transaction, then finds the deal among those to weigh again.
+    """
+    return session.scalar(
+        select(StageFact.probability_bp)
+        .where(StageFact.stage_id == stage_id)
+        .with_for_update(read=True)
+    )
+
+
+def reweigh_open_deals(session, pipeline_id):
+    """Open deals of the pipeline weighed by an older probability of their stage: the
+    stage's probability now, and the forecast moved with it."""
+    stale = session.scalars(
+        select(DealFact)
+        .join(StageFact, StageFact.stage_id == DealFact.stage_id)
+        .where(
+            DealFact.pipeline_id == pipeline_id,
+            DealFact.status == "open",
+            StageFact.probability_bp.is_not(None),
+            StageFact.probability_bp != DealFact.probability_bp,
+        )
+        .order_by(DealFact.deal_id)
+        .with_for_update(of=DealFact)
+    ).all()
+    for fact in stale:
+        old = sales_state(fact)
+        fact.probability_bp = session.scalar(
+            select(StageFact.probability_bp).where(StageFact.stage_id == fact.stage_id)
+        )
+        for view, key, deltas in sales.moves(old, sales_state(fact)):
+            add_to(session, SALES_TABLES[view], TOTALS_KEY, key, deltas)
+    return len(stale)
 
 
 def sales_state(fact):
@@ -121,18 +164,7 @@ def sales_report(session, owner=None, months=(None, None)):
     )
     forecast = _totals(session, SalesForecast, SalesForecast.deals > 0, owner, months)
     return {
-        "performance": [
-            {
-                "owner": row.owner or None,
-                "month": row.month,
-                "currency": row.currency,
-                "won_amount": sales.from_cents(row.won_cents),
-                "won": row.won,
-                "lost": row.lost,
-                "win_rate": sales.win_rate(row.won, row.lost),
-            }
-            for row in performance
-        ],
+        "performance": _per_owner_and_month(performance),
         "forecast": [
             {
                 "month": row.month,
@@ -145,6 +177,25 @@ def sales_report(session, owner=None, months=(None, None)):
             for row in forecast
         ],
     }
+
+
+def _per_owner_and_month(rows):
+    """Performance rows (one per currency) as one per owner and month: counts and win
+    rate over every currency, the won amount per currency (never added across them)."""
+    merged = {}
+    for row in rows:
+        entry = merged.setdefault(
+            (row.month, row.owner),
+            {"owner": row.owner or None, "month": row.month, "won": 0, "lost": 0, "won_amount": {}},
+        )
+        entry["won"] += row.won
+        entry["lost"] += row.lost
+        if row.won:
+            entry["won_amount"][row.currency] = sales.from_cents(row.won_cents)
+    return [
+        {**entry, "win_rate": sales.win_rate(entry["won"], entry["lost"])}
+        for entry in merged.values()
+    ]
 
 
 def _totals(session, model, alive, owner, months):

@@ -266,7 +266,11 @@ def test_the_sales_report_follows_the_deals(client, customer_id, sam):
 
     report = wait_for(settled, message="the sales report to follow the deals")
     [performance] = report["performance"]
-    assert (performance["won"], performance["lost"], performance["won_amount"]) == (1, 1, "1000.00")
+    assert (performance["won"], performance["lost"], performance["won_amount"]) == (
+        1,
+        1,
+        {"EUR": "1000.00"},
+    )
     assert performance["win_rate"] == 0.5
     [forecast] = report["forecast"]
     assert (forecast["month"], forecast["amount"], forecast["weighted_amount"]) == (
@@ -278,8 +282,35 @@ def test_the_sales_report_follows_the_deals(client, customer_id, sam):
     exported = client.get("/api/v1/reports/sales.csv", params={"owner": "sam"})
     assert exported.headers["Content-Type"].startswith("text/csv")
     lines = exported.text.splitlines()
-    assert lines[0].startswith("section,owner,month,currency,won_amount")
+    assert lines[0].startswith("section,owner,month,won,lost,won_amount")
     assert len(lines) == 3
+
+    # A stage's new probability weighs its open deals again.
+    pipeline = client.get("/api/v1/pipelines").json()["items"][0]
+    stages = [
+        {
+            "id": stage["id"],
+            "name": stage["name"],
+            "probability": "0.8" if stage["name"] == "proposal" else stage["probability"],
+        }
+        for stage in pipeline["stages"]
+        if stage["kind"] == "open"
+    ]
+    assert (
+        client.patch(f"/api/v1/pipelines/{pipeline['id']}", {"stages": stages}).status_code == 200
+    )
+    wait_for(
+        lambda: (
+            [
+                row["weighted_amount"]
+                for row in client.get("/api/v1/reports/sales", params={"owner": "sam"}).json()[
+                    "forecast"
+                ]
+            ]
+            == ["320.00"]
+        ),
+        message="the forecast to weigh the deal by its stage's new probability",
+    )
     assert_error(client.get("/api/v1/reports/nothing.csv"), 404, "NOT_FOUND")
     assert_error(
         client.get("/api/v1/reports/sales.csv", params={"to": "2027"}), 400, "VALIDATION_ERROR"

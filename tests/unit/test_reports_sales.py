@@ -10,7 +10,8 @@ import pytest
 from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
 from services.reports import sales, views
-from services.reports.schemas import DealEventData
+from services.reports.schemas import DealEventData, PipelineEventData
+from services.reports.service import apply_deal, apply_pipeline
 from tests.support.fakes import database_for
 
 T0 = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
@@ -110,8 +111,7 @@ def test_performance_and_forecast_from_hand_computed_deals(session):
         {
             "owner": "sam",
             "month": "2027-02",
-            "currency": "EUR",
-            "won_amount": "350.50",
+            "won_amount": {"EUR": "350.50"},
             "won": 2,
             "lost": 1,
             "win_rate": 2 / 3,
@@ -119,8 +119,7 @@ def test_performance_and_forecast_from_hand_computed_deals(session):
         {
             "owner": "kim",
             "month": "2027-03",
-            "currency": "EUR",
-            "won_amount": "0.00",
+            "won_amount": {},
             "won": 0,
             "lost": 1,
             "win_rate": 0.0,
@@ -203,8 +202,7 @@ def test_out_of_order_and_repeated_events_end_where_the_ordered_stream_ends(sess
         {
             "owner": "sam",
             "month": "2027-03",
-            "currency": "EUR",
-            "won_amount": "0.00",
+            "won_amount": {},
             "won": 0,
             "lost": 3,
             "win_rate": 0.0,
@@ -227,3 +225,85 @@ def test_every_order_of_one_deals_events_gives_the_same_totals(tmp_path):
             results.append(report(session))
     assert all(result == results[0] for result in results)
     assert results[0]["forecast"][0]["weighted_amount"] == "450.00"
+
+
+def test_one_owners_month_counts_every_currency_and_keeps_amounts_apart(session):
+    for number, (currency, status) in enumerate(
+        [("EUR", "won"), ("USD", "won"), ("USD", "lost"), ("GBP", "lost")]
+    ):
+        views.apply_deal_event(
+            session,
+            deal_event(
+                f"d{number}",
+                2,
+                currency=currency,
+                status=status,
+                amount="10.00",
+                closed_at="2027-02-01T09:00:00+00:00",
+            ),
+        )
+    session.commit()
+    assert report(session)["performance"] == [
+        {
+            "owner": "sam",
+            "month": "2027-02",
+            "won_amount": {"EUR": "10.00", "USD": "10.00"},
+            "won": 2,
+            "lost": 2,
+            "win_rate": 0.5,
+        }
+    ]
+
+
+def pipeline_event(sequence, probability):
+    body = make_envelope(
+        event_type="pipeline_changed",
+        producer="pipeline",
+        aggregate_id="p-1",
+        sequence=sequence,
+        occurred_at=T0,
+        data={
+            "pipeline_id": "p-1",
+            "name": "Sales",
+            "is_default": True,
+            "stages": [
+                {
+                    "stage_id": "s-1",
+                    "name": "lead",
+                    "kind": "open",
+                    "position": 0,
+                    "probability": probability,
+                },
+                {
+                    "stage_id": "s-won",
+                    "name": "won",
+                    "kind": "won",
+                    "position": 1,
+                    "probability": 1.0,
+                },
+            ],
+        },
+    )
+    return load_envelope(body, PipelineEventData())
+
+
+def weighted(session):
+    return [row["weighted_amount"] for row in report(session)["forecast"]]
+
+
+@pytest.mark.parametrize("pipeline_first", [False, True])
+def test_the_forecast_weighs_open_deals_by_their_stages_probability_now(session, pipeline_first):
+    deal = deal_event("d1", 1, amount="1000.00", probability=0.1)
+    changes = [pipeline_event(1, 0.1), pipeline_event(2, 0.4)]
+    events = [*changes, deal] if pipeline_first else [changes[0], deal, changes[1]]
+    for event in events:
+        if event["event_type"] == "pipeline_changed":
+            apply_pipeline(session, event)
+        else:
+            apply_deal(session, event)
+    session.commit()
+    assert weighted(session) == ["400.00"]
+    # An older pipeline event arriving late changes nothing.
+    apply_pipeline(session, pipeline_event(1, 0.1))
+    session.commit()
+    assert weighted(session) == ["400.00"]

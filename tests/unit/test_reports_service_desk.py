@@ -5,9 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from marshmallow import ValidationError
 
 from crm_common.envelope import load_envelope, make_envelope
 from services.reports import service_desk
+from services.reports.schemas import SatisfactionQuery
 from services.reports.service import APPLIERS
 from services.reports.ticket_view import satisfaction_report, service_report
 from tests.support.streams import as_delivered
@@ -301,3 +303,13 @@ def test_shuffled_and_repeated_events_give_the_views_of_the_ordered_stream(
             assert satisfaction_report(other, group_by=group_by) == satisfaction_report(
                 one, group_by=group_by
             )
+
+
+def test_a_report_query_refuses_a_moment_utc_cannot_hold():
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        try:
+            SatisfactionQuery().load({"as_of": moment})
+        except ValidationError as exc:
+            assert "as_of" in exc.messages
+        else:
+            raise AssertionError(f"{moment} was taken")
