@@ -50,16 +50,18 @@ def is_postgres(engine):
     return engine.dialect.name == "postgresql"
 
 
-def lock_for(session, key):
+def lock_for(session, key, shared=False):
     """Hold `key` until the session's transaction ends; others wanting it wait.
+
+    A shared hold waits only for an exclusive one (and holds it off): many
+    transactions may share `key` while none may take it alone.
 
     PostgreSQL advisory lock. SQLite needs none: it has one writer at a time,
     and a process never yields inside a write transaction (see make_engine).
     """
     if is_postgres(session.get_bind()):
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(key.encode())}
-        )
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        session.execute(text(f"SELECT {function}(:key)"), {"key": zlib.crc32(key.encode())})
 
 
 class Database(DependencyProvider):

@@ -37,16 +37,23 @@ NO_OWNER = ""
 FUNNEL_KEY = ("pipeline_id", "stage_id", "owner", "cohort_day")
 
 
-def lock_deal(session, deal_id):
-    """Events of one deal applied by two instances at once take turns."""
+def lock_deal(session, pipeline_id, deal_id):
+    """Events of one deal applied by two instances at once take turns; events of the
+    deal's pipeline wait for them (and they for it): a deal counted while its stages
+    change would be counted against stages that no longer are."""
+    lock_for(session, _pipeline_key(pipeline_id), shared=True)
     lock_for(session, f"reports:deal:{deal_id}")
+
+
+def _pipeline_key(pipeline_id):
+    return f"reports:pipeline:{pipeline_id}"
 
 
 def apply_pipeline_event(session, envelope):
     """pipeline_created / pipeline_changed: the stages and their order, if newer."""
     data = envelope["data"]
     pipeline_id = data["pipeline_id"]
-    lock_for(session, f"reports:pipeline:{pipeline_id}")
+    lock_for(session, _pipeline_key(pipeline_id))
     fact = session.get(PipelineFact, pipeline_id)
     if fact is not None and fact.sequence >= envelope["sequence"]:
         return
@@ -148,7 +155,7 @@ def recount_deal(session, deal_id):
     for stage_id, stage_counts in counts.items():
         for name, value in stage_counts.as_dict().items():
             deltas[(last.pipeline_id, stage_id, owner, cohort)][name] += value
-    for key, delta in deltas.items():
+    for key, delta in sorted(deltas.items()):  # one order of rows: see views.move_totals
         if any(delta.values()):
             add_to(session, FunnelTotals, FUNNEL_KEY, key, delta)
     session.execute(delete(DealStageCounts).where(DealStageCounts.deal_id == deal_id))

@@ -49,18 +49,18 @@ log = logging.getLogger(__name__)
 
 def apply_deal(session, envelope):
     """A deal event moves the sales totals and the funnel."""
-    funnel_view.lock_deal(session, envelope["data"]["deal_id"])
+    data = envelope["data"]
+    funnel_view.lock_deal(session, data["deal"]["pipeline_id"], data["deal_id"])
     views.apply_deal_event(session, envelope)
     funnel_view.apply_deal_move(session, envelope)
-    views.touch(session, funnel_view.FUNNEL_VIEW, envelope["occurred_at"])
+    views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
 
 
 def apply_pipeline(session, envelope):
     """A pipeline event orders the funnel's stages and weighs the forecast's open deals."""
     funnel_view.apply_pipeline_event(session, envelope)
     views.reweigh_open_deals(session, envelope["data"]["pipeline_id"])
-    views.touch(session, funnel_view.FUNNEL_VIEW, envelope["occurred_at"])
-    views.touch(session, views.SALES_VIEW, envelope["occurred_at"])
+    views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
 
 
 def apply_interaction(session, envelope):

@@ -75,11 +75,9 @@ def apply_customer_merged(session, envelope):
 def apply_deal_event(session, envelope):
     """Any deal event: keep the deal's newest state and move the sales totals with it."""
     data = envelope["data"]
-    # Before the deal's own row: a pipeline event locks the stage, then the deals in it.
     probability_bp = stage_probability(session, data["deal"]["stage_id"])
     fact = session.get(DealFact, data["deal_id"], with_for_update=True)
     if fact is not None and fact.sequence >= envelope["sequence"]:
-        touch(session, SALES_VIEW, envelope["occurred_at"])
         return  # an older event arriving late: the newer state stands
     old = sales_state(fact) if fact is not None else None
     if fact is None:
@@ -99,22 +97,23 @@ def apply_deal_event(session, envelope):
     fact.probability_bp = probability_bp
     fact.expected_close_date = deal["expected_close_date"]
     fact.closed_at = deal["closed_at"]
-    for view, key, deltas in sales.moves(old, sales_state(fact)):
+    move_totals(session, sales.moves(old, sales_state(fact)))
+
+
+def move_totals(session, moves):
+    """Add each move to its totals row, rows in one order for every transaction: two
+    instances moving the same rows then wait for each other instead of deadlocking."""
+    for view, key, deltas in sorted(moves, key=lambda move: move[:2]):
         add_to(session, SALES_TABLES[view], TOTALS_KEY, key, deltas)
-    touch(session, SALES_VIEW, envelope["occurred_at"])
 
 
 def stage_probability(session, stage_id):
     """The stage's probability (basis points) as the newest pipeline event set it, or None.
 
-    Read under a share lock: a pipeline event changing it waits for this deal's
-    transaction, then finds the deal among those to weigh again.
+    Pipeline events wait for the deal events under way (funnel_view.lock_deal),
+    then weigh again the deals whose stage probability changed.
     """
-    return session.scalar(
-        select(StageFact.probability_bp)
-        .where(StageFact.stage_id == stage_id)
-        .with_for_update(read=True)
-    )
+    return session.scalar(select(StageFact.probability_bp).where(StageFact.stage_id == stage_id))
 
 
 def reweigh_open_deals(session, pipeline_id):
@@ -137,8 +136,7 @@ def reweigh_open_deals(session, pipeline_id):
         fact.probability_bp = session.scalar(
             select(StageFact.probability_bp).where(StageFact.stage_id == fact.stage_id)
         )
-        for view, key, deltas in sales.moves(old, sales_state(fact)):
-            add_to(session, SALES_TABLES[view], TOTALS_KEY, key, deltas)
+        move_totals(session, sales.moves(old, sales_state(fact)))
     return len(stale)
 
 
@@ -211,6 +209,12 @@ def _totals(session, model, alive, owner, months):
     if last:
         query = query.where(model.month <= last)
     return session.scalars(query.order_by(model.month, model.owner, model.currency)).all()
+
+
+def touch_all(session, names, occurred_at):
+    """touch() each view named, in one order for every transaction (see move_totals)."""
+    for view in sorted(names):
+        touch(session, view, occurred_at)
 
 
 def touch(session, view, occurred_at):

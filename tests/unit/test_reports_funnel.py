@@ -1,114 +1,32 @@
 """The funnel against hand-computed deals, and against shuffled, repeated event streams."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_common import migrations
-from crm_common.envelope import load_envelope, make_envelope
 from services.reports import funnel
 from services.reports.funnel_view import funnel_as_of, funnel_report
-from services.reports.schemas import DealEventData, PipelineEventData
 from services.reports.service import apply_deal, apply_pipeline
+from tests.support import report_events
 from tests.support.fakes import database_for
 from tests.support.streams import as_delivered
 
-T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
-PIPELINE = "p-1"
-STAGES = [
-    ("lead", "open"),
-    ("qualified", "open"),
-    ("proposal", "open"),
-    ("won", "won"),
-    ("lost", "lost"),
-]
-IDS = {name: f"s-{name}" for name, _ in STAGES}
-
-
-def stage_list():
-    return [
-        {"stage_id": IDS[name], "name": name, "kind": kind, "probability": 0.5, "position": n}
-        for n, (name, kind) in enumerate(STAGES)
-    ]
+T0 = report_events.T0
+PIPELINE = report_events.PIPELINE
+STAGES = report_events.STAGES
+IDS = report_events.IDS
+stage_list = report_events.stage_list
 
 
 def pipeline_event(sequence=1, stages=None):
-    body = make_envelope(
-        event_type="pipeline_created" if sequence == 1 else "pipeline_changed",
-        producer="pipeline",
-        aggregate_id=PIPELINE,
-        sequence=sequence,
-        occurred_at=T0,
-        data={
-            "pipeline_id": PIPELINE,
-            "name": "Sales",
-            "is_default": True,
-            "stages": stages or stage_list(),
-        },
-    )
-    return load_envelope(body, PipelineEventData())
+    return report_events.load(report_events.pipeline_body(sequence, stages))
 
 
 def life(deal_id, steps, owner="sam", start=T0):
-    """Events of a deal created in the first stage of `steps`, then taking each step.
-
-    A step is a stage name (a move), "won", "lost" or ("reopen", stage).
-    """
-    events, stage, status, at = [], steps[0], "open", start
-    events.append(deal_event(deal_id, 1, "deal_created", stage, status, at, owner, start))
-    for sequence, step in enumerate(steps[1:], start=2):
-        at = at + timedelta(hours=sequence)
-        came_from, dwell = stage, 3600 * sequence
-        if step in ("won", "lost"):
-            stage, status, kind = step, step, f"deal_{step}"
-            extra = {"from_stage_id": IDS[came_from], "dwell_seconds": dwell}
-        elif isinstance(step, tuple):
-            stage, status, kind = step[1], "open", "deal_reopened"
-            extra = {
-                "from_stage_id": IDS[came_from],
-                "to_stage_id": IDS[stage],
-                "dwell_seconds": dwell,
-            }
-        else:
-            stage, kind = step, "deal_stage_changed"
-            extra = {
-                "from_stage_id": IDS[came_from],
-                "to_stage_id": IDS[stage],
-                "dwell_seconds": dwell,
-            }
-        events.append(deal_event(deal_id, sequence, kind, stage, status, at, owner, start, extra))
-    return events
-
-
-def deal_event(deal_id, sequence, kind, stage, status, at, owner, created, extra=None):
-    deal = {
-        "deal_id": deal_id,
-        "customer_id": "c-1",
-        "pipeline_id": PIPELINE,
-        "stage_id": IDS[stage],
-        "stage": stage,
-        "probability": 0.5,
-        "status": status,
-        "title": "t",
-        "amount": "100.00",
-        "currency": "EUR",
-        "owner": owner,
-        "expected_close_date": None,
-        "created_at": created.isoformat(),
-        "closed_at": at.isoformat() if status != "open" else None,
-    }
-    body = make_envelope(
-        event_type=kind,
-        producer="pipeline",
-        aggregate_id=deal_id,
-        sequence=sequence,
-        occurred_at=at,
-        data={"deal_id": deal_id, "deal": deal, "by": None, **(extra or {})},
-        check=False,
-    )
-    return load_envelope(body, DealEventData())
+    return [report_events.load(body) for body in report_events.life(deal_id, steps, owner, start)]
 
 
 def new_session(tmp_path, name="reports"):

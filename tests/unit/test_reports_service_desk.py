@@ -1,113 +1,30 @@
 """Satisfaction and service levels against hand-computed tickets, and against shuffled,
 repeated event streams."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from crm_common.envelope import load_envelope, make_envelope
 from services.reports import service_desk
 from services.reports.schemas import SatisfactionQuery
 from services.reports.service import APPLIERS
 from services.reports.ticket_view import satisfaction_report, service_report
+from tests.support import report_events
 from tests.support.streams import as_delivered
 from tests.unit.test_reports_funnel import new_session
 
-T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-HOUR = 3600
-
-
-def ticket_event(ticket_id, sequence, event_type, at, **data):
-    body = make_envelope(
-        event_type=event_type,
-        producer="interactions",
-        aggregate_id=ticket_id,
-        sequence=sequence,
-        occurred_at=at,
-        data={
-            "ticket_id": ticket_id,
-            "customer_id": "c-1",
-            "priority": data.pop("priority", "normal"),
-            "channel": data.pop("channel", "email"),
-            **data,
-        },
-    )
-    _, schema = APPLIERS[("interactions", event_type)]
-    return load_envelope(body, schema())
+T0 = report_events.TICKETS_T0
+HOUR = report_events.HOUR
 
 
 def ticket(ticket_id, steps, opened_at=T0, agent="kim", channel="email"):
-    """The events of a ticket opened at `opened_at` that then takes `steps`.
-
-    A step is (name, hours after opening[, value]): assign (value: agent), respond,
-    resolve, close, reopen, breach (value: kind), satisfaction (value: score).
-    """
-    events = [
-        ticket_event(
-            ticket_id,
-            1,
-            "ticket_opened",
-            opened_at,
-            channel=channel,
-            opened_at=opened_at.isoformat(),
-            response_due_at=(opened_at + timedelta(hours=4)).isoformat(),
-            resolution_due_at=(opened_at + timedelta(hours=24)).isoformat(),
-        )
+    """Loaded events of report_events.ticket_life."""
+    return [
+        report_events.load(body)
+        for body in report_events.ticket_life(ticket_id, steps, opened_at, agent, channel)
     ]
-    assignee, responded, resolutions = None, False, []
-    for sequence, (name, hours, *value) in enumerate(steps, start=2):
-        at = opened_at + timedelta(hours=hours)
-        common = {"channel": channel, "assignee": assignee, "by": agent}
-        if name == "assign":
-            assignee = value[0] if value else agent
-            event = ticket_event(
-                ticket_id, sequence, "ticket_assigned", at, **{**common, "assignee": assignee}
-            )
-        elif name == "respond":
-            event = ticket_event(
-                ticket_id,
-                sequence,
-                "ticket_responded",
-                at,
-                **common,
-                first=not responded,
-                seconds_since_open=hours * HOUR,
-            )
-            responded = True
-        elif name == "resolve":
-            resolutions.append(hours)
-            event = ticket_event(
-                ticket_id,
-                sequence,
-                "ticket_resolved",
-                at,
-                **common,
-                resolution_seconds=hours * HOUR,
-                survey_due=True,
-            )
-        elif name in ("close", "reopen"):
-            past = {"close": "ticket_closed", "reopen": "ticket_reopened"}[name]
-            event = ticket_event(ticket_id, sequence, past, at, **common)
-        elif name == "breach":
-            event = ticket_event(
-                ticket_id, sequence, "ticket_sla_breached", at, **common, kind=value[0]
-            )
-        else:
-            event = ticket_event(
-                ticket_id,
-                sequence,
-                "satisfaction_recorded",
-                at,
-                satisfaction_id=f"sat-{ticket_id}",
-                score=value[0],
-                agent=assignee,
-                channel=channel,
-                recorded_at=at.isoformat(),
-            )
-        events.append(event)
-    return events
 
 
 def apply_all(session, events):
@@ -118,7 +35,7 @@ def apply_all(session, events):
 
 
 def test_satisfaction_formulas_by_hand():
-    # Scores 5, 4, 4, 2, 1: mean 16 / 5; two of five... three of five score 4 or 5.
+    # Scores 5, 4, 4, 2, 1: mean 16 / 5; three of the five score 4 or 5.
     figures = service_desk.satisfaction({5: 1, 4: 2, 2: 1, 1: 1})
     assert figures == {
         "responses": 5,
