@@ -8,6 +8,7 @@ from nameko.rpc import RpcProxy
 
 from gateway.auth import TokenStore, authenticate, check_admin_token
 from gateway.customers import CustomerEndpoints
+from gateway.dashboard import DashboardEndpoints
 from gateway.deals import DealEndpoints
 from gateway.http import ApiError, api
 from gateway.interactions import InteractionEndpoints
@@ -52,7 +53,12 @@ class AdminToken(DependencyProvider):
 
 
 class GatewayService(
-    CustomerEndpoints, DealEndpoints, InteractionEndpoints, ReportEndpoints, TokenEndpoints
+    CustomerEndpoints,
+    DashboardEndpoints,
+    DealEndpoints,
+    InteractionEndpoints,
+    ReportEndpoints,
+    TokenEndpoints,
 ):
     name = "gateway"
 

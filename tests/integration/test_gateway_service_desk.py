@@ -15,27 +15,13 @@ from services.reports.service import ReportsService
 from tests.support.http import Client, assert_error, created
 from tests.support.settings import REDIS_URL
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.tickets import handled_ticket
 from tests.support.waiting import free_port, wait_for
 
 
 def ok(response):
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def handled_ticket(client, customer, agent, score=None, channel="email", resolve=True):
-    ticket = created(
-        client.post(
-            "/api/v1/tickets", {"customer_id": customer, "subject": "Help", "channel": channel}
-        )
-    )["id"]
-    ok(client.post(f"/api/v1/tickets/{ticket}/assign", {"assignee": agent}))
-    ok(client.post(f"/api/v1/tickets/{ticket}/respond", {}))
-    if resolve:
-        ok(client.post(f"/api/v1/tickets/{ticket}/resolve", {}))
-    if score is not None:
-        created(client.post(f"/api/v1/tickets/{ticket}/satisfaction", {"score": score}))
-    return ticket
 
 
 def test_satisfaction_and_service_reports_follow_the_tickets(client):
