@@ -10,7 +10,8 @@ BASE = "/api/v1/auth"
 class TokenEndpoints:
     """Mixed into the gateway service: `self.authenticate` and `self.tokens` come from it."""
 
-    @api("POST", f"{BASE}/tokens")
+    # The answer holds the secret, which is shown once and kept nowhere: no replays.
+    @api("POST", f"{BASE}/tokens", idempotency_key=False)
     def issue_token(self, request):
         """A new token for `subject` with `role`; the secret is in this answer only."""
         principal = self.authenticate(request, "tokens:admin")
