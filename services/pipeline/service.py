@@ -385,7 +385,7 @@ class PipelineService(ServiceBase, EventProducer):
             ):
                 row.body = domain.scrubbed_event(row.body)
 
-        record_erasure(session, CustomerFate, envelope["data"], utcnow(), scrub)
+        record_erasure(session, CustomerFate, envelope["data"], scrub)
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -1,10 +1,12 @@
 """The pipeline service's entrypoints on a real SQLite file, with the customers service faked."""
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select
 
 from services.pipeline.exceptions import NotDealOwner, PipelineNameTaken
-from services.pipeline.models import AppliedEvent, OutboxEvent
+from services.pipeline.models import AppliedEvent, CustomerFate, OutboxEvent
 from tests.support.pipeline import PipelineWorkers, customer_event
 
 STAGES = [{"name": "due", "probability": "0.5"}]
@@ -160,6 +162,15 @@ def test_customer_events_with_fields_the_pipeline_does_not_read_apply(workers):
     workers().apply_customer_erased(customer_event("customer_erased", CUSTOMER, erased, 3))
     assert workers().get_deal(deal["id"])["title"] == "(erased)"
     assert sorted(applied_events(workers)) == ["customer_erased", "customer_merged"]
+
+
+def test_an_erasure_is_recorded_at_the_moment_the_customers_service_erased(workers):
+    erased = {"customer_id": CUSTOMER, "erased_at": "2026-03-02T09:00:00+00:00"}
+    # Delivered a while later, as an event waiting in its queue would be.
+    workers().apply_customer_erased(customer_event("customer_erased", CUSTOMER, erased))
+    with workers.database.session() as session:
+        fate = session.get(CustomerFate, CUSTOMER)
+    assert fate.erased_at == datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def test_deals_listed_by_a_merged_customer_are_the_survivors(workers):
