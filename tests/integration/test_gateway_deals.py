@@ -1,5 +1,6 @@
 """/api/v1/pipelines and /api/v1/deals through the gateway, as a client app uses them."""
 
+import eventlet
 import pytest
 
 from tests.support.http import assert_error, created
@@ -137,6 +138,24 @@ def test_a_deal_goes_through_the_funnel_and_every_invalid_step_is_422(client, cu
 
     patched = client.patch(url, {"amount": 1750.25, "title": "Difference engine"})
     assert (patched.status_code, patched.json()["amount"]) == (200, "1750.25")
+
+
+@pytest.mark.parametrize("db_kind", ["postgres"])
+def test_changes_of_one_pipeline_at_once_take_turns_never_a_500(client, db_kind):
+    stages = [{"name": "intro", "probability": 0.2}]
+    pipeline = created(client.post("/api/v1/pipelines", {"name": "Partners", "stages": stages}))
+    [intro] = pipeline["stages"][:1]
+    path = f"/api/v1/pipelines/{pipeline['id']}"
+
+    def change(percent):
+        plan = [{"id": intro["id"], "name": "intro", "probability": f"0.{percent}"}]
+        return client.patch(path, {"stages": plan})
+
+    answers = list(eventlet.GreenPool().imap(change, range(30, 36)))
+    assert {answer.status_code for answer in answers} <= {200, 409}, [a.text for a in answers]
+    versions = sorted(answer.json()["version"] for answer in answers if answer.ok)
+    assert versions == list(range(2, 2 + len(versions)))
+    assert client.get(path).json()["version"] == 1 + len(versions)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from services.pipeline.exceptions import NotDealOwner, PipelineNameTaken
-from services.pipeline.models import AppliedEvent, CustomerFate, OutboxEvent
+from services.pipeline.models import AppliedEvent, CustomerFate
 from tests.support.pipeline import PipelineWorkers, customer_event
 
 STAGES = [{"name": "due", "probability": "0.5"}]
@@ -17,18 +17,6 @@ def workers(tmp_path):
     workers = PipelineWorkers(f"sqlite:///{tmp_path}/pipeline.db")
     yield workers
     workers.close()
-
-
-def events(workers, aggregate_id):
-    with workers.database.session() as session:
-        return [
-            (row.event_type, row.sequence)
-            for row in session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.aggregate_id == aggregate_id)
-                .order_by(OutboxEvent.id)
-            )
-        ]
 
 
 @pytest.fixture
@@ -54,7 +42,7 @@ def test_renaming_to_a_taken_name_is_a_conflict_naming_it_and_changes_nothing(
     assert caught.value.details == {"name": "Partners"}
     assert list(caught.value.fields) == ["name"]
     assert workers().get_pipeline(renewals["id"]) == renewals
-    assert events(workers, renewals["id"]) == [("pipeline_created", 1)]
+    assert workers.events(renewals["id"]) == [("pipeline_created", 1)]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +59,7 @@ def test_a_change_moves_the_version_on_exactly_once(workers, renewals, change):
     assert changed["version"] == renewals["version"] + 1
     assert changed["name"] == change.get("name", "Renewals")
     assert workers().get_pipeline(renewals["id"]) == changed
-    assert events(workers, renewals["id"]) == [
+    assert workers.events(renewals["id"]) == [
         ("pipeline_created", 1),
         ("pipeline_changed", changed["version"]),
     ]
