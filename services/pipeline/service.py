@@ -129,7 +129,11 @@ class PipelineService(ServiceBase, EventProducer):
 
     @rpc(expected_exceptions=EXPECTED)
     def update_pipeline(self, pipeline_id, payload):
-        """Rename the pipeline; add, rename, reorder or archive its open stages."""
+        """Rename the pipeline; add, rename, reorder or archive its open stages.
+
+        A change that changes nothing answers the pipeline as it is: no new
+        version, no pipeline_changed.
+        """
         data = load(PipelinePatch(), payload, InvalidPipeline)
         if "stages" in data:
             domain.check_stage_plan(data["stages"])
@@ -137,6 +141,11 @@ class PipelineService(ServiceBase, EventProducer):
         # for the lock would leave it writing over a version it never read.
         store.lock_pipeline(self.db, pipeline_id)
         pipeline = self._pipeline(pipeline_id)
+        current = store.stage_plans(self.db, pipeline.id)
+        if not domain.changes_pipeline(
+            pipeline.name, current, data.get("name"), data.get("stages")
+        ):
+            return store.pipeline_output(self.db, pipeline)
         name = data.get("name", pipeline.name)
         with self._unique_name(name):
             if "stages" in data:

@@ -51,7 +51,7 @@ def test_renaming_to_a_taken_name_is_a_conflict_naming_it_and_changes_nothing(
         {"name": "Renewals 2027"},
         {"stages": [{"name": "quoted", "probability": "0.7"}]},
         {"name": "Renewals 2027", "stages": [{"name": "quoted", "probability": "0.7"}]},
-        {"name": "Renewals"},  # the same name: still a change of the pipeline
+        {"name": "Renewals", "stages": [{"name": "quoted", "probability": "0.7"}]},
     ],
 )
 def test_a_change_moves_the_version_on_exactly_once(workers, renewals, change):
@@ -63,6 +63,50 @@ def test_a_change_moves_the_version_on_exactly_once(workers, renewals, change):
         ("pipeline_created", 1),
         ("pipeline_changed", changed["version"]),
     ]
+
+
+def same_stages(pipeline, **changed):
+    """The pipeline's open stages as a change lists them, with `changed` fields in the first."""
+    plans = [
+        {"id": stage["id"], "name": stage["name"], "probability": str(stage["probability"])}
+        for stage in pipeline["stages"]
+        if stage["kind"] == "open"
+    ]
+    plans[0].update(changed)
+    return plans
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda pipeline: {},
+        lambda pipeline: {"name": "Renewals"},
+        lambda pipeline: {"stages": same_stages(pipeline)},
+        lambda pipeline: {"stages": same_stages(pipeline, name="Due", probability="0.50")},
+        lambda pipeline: {"name": "Renewals", "stages": same_stages(pipeline)},
+    ],
+    ids=["empty", "same name", "same stages", "same stages written otherwise", "both same"],
+)
+def test_a_change_that_changes_nothing_answers_the_pipeline_as_it_is(workers, renewals, change):
+    assert workers().update_pipeline(renewals["id"], change(renewals)) == renewals
+    assert workers.events(renewals["id"]) == [("pipeline_created", 1)]
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [
+        # The same name without the id: a new stage in place of the old one.
+        lambda pipeline: [{"name": "due", "probability": "0.5"}],
+        lambda pipeline: same_stages(pipeline, probability="0.6"),
+        lambda pipeline: same_stages(pipeline, name="overdue"),
+        lambda pipeline: [*same_stages(pipeline), {"name": "quoted", "probability": "0.7"}],
+    ],
+    ids=["same name, no id", "probability", "name", "one more"],
+)
+def test_any_difference_in_the_stages_is_a_change(workers, renewals, stages):
+    changed = workers().update_pipeline(renewals["id"], {"stages": stages(renewals)})
+    assert changed["version"] == renewals["version"] + 1
+    assert workers.events(renewals["id"])[-1] == ("pipeline_changed", changed["version"])
 
 
 def test_creating_with_a_taken_name_is_a_conflict_naming_it(workers, renewals):
@@ -105,6 +149,19 @@ def test_a_caller_without_a_full_actor_changes_no_one_elses_deal(workers, sams_d
 def test_a_caller_that_is_no_one_creates_no_deal(workers, actor):
     with pytest.raises(NotDealOwner):
         workers().create_deal(DEAL, actor)
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {},
+        {"title": "Engine", "amount": "10.00", "currency": "eur"},
+        {"owner": "sam", "expected_close_date": None, "customer_id": CUSTOMER},
+    ],
+)
+def test_a_deal_update_that_changes_nothing_answers_the_deal_as_it_is(workers, sams_deal, patch):
+    assert workers().update_deal(sams_deal["id"], patch, MANAGER) == sams_deal
+    assert workers.events(sams_deal["id"]) == [("deal_created", 1)]
 
 
 def test_the_owner_saying_only_who_it_is_still_changes_its_deal(workers, sams_deal):
