@@ -2,7 +2,6 @@
 
 import random
 import sqlite3
-import statistics
 import tempfile
 import time
 
@@ -123,22 +122,6 @@ SEARCHES = (
     "ada.4@example.com",
     "berners",
 )
-
-
-def latencies_ms(base_url, token, paths, rounds):
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    timings = []
-    for _ in range(rounds):
-        for path in paths:
-            started = time.perf_counter()
-            session.get(base_url + path, timeout=30).raise_for_status()
-            timings.append((time.perf_counter() - started) * 1000)
-    return timings
-
-
-def p95(values):
-    return statistics.quantiles(values, n=20)[-1]
 
 
 def search_paths():

@@ -1,14 +1,24 @@
 """Benchmarks: each figure beside a baseline measured in the same run, on the same broker.
 
-    make bench            (or: python -m bench.run [--events N] [--calls N])
+    make bench            (or: python -m bench.run [--quick] [--only customers|reports])
 
-It makes a throwaway RabbitMQ vhost and data directory, starts the services
-it measures as `crm run NAME` processes (as make run does), and prints:
+Each part makes a throwaway RabbitMQ vhost and data directory and starts the
+services it measures as `crm run NAME` processes (as make run does).
 
-- event backlog applied to the reports view, against raw kombu consume + ack;
+Customers (SQLite, as make run keeps them):
+- a customer_created backlog applied to the reports view, against raw kombu
+  consume + ack;
 - customers created over RPC (each one a transaction with its outbox row and
   a confirmed publish after commit), against the same service's `health` RPC;
+- a CSV import of --customers rows through the gateway, then searches among
+  them, against plain SQLite inserts and the gateway's GET /health;
 - raw kombu publish with publisher confirms, for reference.
+
+Reports at size (PostgreSQL; bench/reports.py): --customers customers,
+--deals deals with their stage history, --interactions interactions and
+--tickets tickets; every report read through the gateway, cold and warm,
+against GET /health; a backlog of deal and interaction events drained,
+against raw kombu consume + ack; the rebuild once there is one.
 
 Figures swing by 2x between runs on a small machine; the ratios are what to
 compare. Results also go to bench/results/latest.json.
@@ -27,165 +37,101 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-from urllib.parse import quote, urlsplit, urlunsplit  # noqa: E402
 
-import requests  # noqa: E402
-from kombu import Connection, Exchange, Producer, Queue  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench import customers  # noqa: E402
+from bench import customers, reports  # noqa: E402
+from bench.reports_data import History  # noqa: E402
+from bench.reports_dataset import ADMIN_URL  # noqa: E402
+from bench.support import (  # noqa: E402
+    BENCH_TOKEN,
+    ROOT,
+    Services,
+    Vhost,
+    answers,
+    bench_env,
+    gateway_ready,
+    latencies_ms,
+    p95,
+    publish_events,
+    raw_consume,
+    raw_publish,
+)
 from crm_common.config import from_env  # noqa: E402
-from crm_common.envelope import make_envelope  # noqa: E402
-from tests.support.waiting import free_port, wait_for  # noqa: E402
+from crm_common.envelope import utcnow  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-AMQP_URI = os.environ.get("CRM_BENCH_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
-RABBIT_API_URI = os.environ.get("CRM_BENCH_RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
-BENCH_TOKEN = "bench-admin-token-0123456789"
+# --quick: every size small, for a check that the benchmark runs (a minute or two).
+QUICK = {
+    **reports.QUICK,
+    "events": 1000,
+    "calls": 100,
+    "backlog": 2000,
+    "reads": 50,
+    "cold_reads": 10,
+}
 
 
-class Vhost:
-    """A private vhost, so the benchmark never meets a running system's queues."""
-
-    def __init__(self):
-        self.name = f"crm_bench_{uuid.uuid4().hex[:8]}"
-        api = urlsplit(RABBIT_API_URI)
-        self.api = urlunsplit(
-            api._replace(netloc=api.hostname + (f":{api.port}" if api.port else ""))
-        )
-        self.auth = (api.username or "guest", api.password or "guest")
-        broker = urlsplit(AMQP_URI)
-        self.amqp_uri = urlunsplit(broker._replace(path="/" + quote(self.name, safe="")))
-
-    def __enter__(self):
-        self._put(f"/api/vhosts/{self.name}", {})
-        self._put(
-            f"/api/permissions/{self.name}/{self.auth[0]}",
-            {"configure": ".*", "write": ".*", "read": ".*"},
-        )
-        return self
-
-    def __exit__(self, *exc):
-        requests.delete(f"{self.api}/api/vhosts/{self.name}", auth=self.auth, timeout=10)
-
-    def _put(self, path, body):
-        requests.put(f"{self.api}{path}", json=body, auth=self.auth, timeout=10).raise_for_status()
-
-    def queue_exists(self, queue):
-        response = requests.get(
-            f"{self.api}/api/queues/{self.name}/{queue}", auth=self.auth, timeout=10
-        )
-        return response.status_code == 200
-
-
-class Services:
-    """`crm run NAME` processes sharing one environment."""
-
-    def __init__(self, env):
-        self.env = env
-        self.processes = {}
-
-    def start(self, name):
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "run", name],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self, name):
-        process = self.processes.pop(name)
-        process.terminate()
-        process.wait(timeout=30)
-
-    def stop_all(self):
-        for name in list(self.processes):
-            self.stop(name)
-
-
-def answers(rpc, service):
-    try:
-        getattr(rpc, service).health()
-    except Exception:
-        return False
-    return True
-
-
-def raw_publish(amqp_uri, count):
-    exchange = Exchange("bench.raw", type="topic", durable=True)
-    queue = Queue("bench.raw", exchange, routing_key="#", durable=True)
-    body = {"n": 0, "payload": "x" * 400}
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
-        producer = Producer(connection)
-        queue(connection.default_channel).declare()
-        started = time.perf_counter()
-        for number in range(count):
-            body["n"] = number
-            producer.publish(
-                body, exchange=exchange, routing_key="raw", serializer="json", delivery_mode=2
-            )
-        return count / (time.perf_counter() - started)
-
-
-def raw_consume(amqp_uri, count):
-    queue = Queue(
-        "bench.raw",
-        Exchange("bench.raw", type="topic", durable=True),
-        routing_key="#",
-        durable=True,
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=3000, help="customer_created backlog")
+    parser.add_argument("--calls", type=int, default=500, help="sequential RPC calls")
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=reports.SIZES["customers"],
+        help="rows of the CSV import, and customers of the reports data set",
     )
-    received = 0
+    for kind in ("deals", "interactions", "tickets"):
+        parser.add_argument(
+            f"--{kind}",
+            type=int,
+            default=reports.SIZES[kind],
+            help=f"{kind} of the reports data set",
+        )
+    parser.add_argument("--backlog", type=int, default=20_000, help="deal and interaction events")
+    parser.add_argument("--reads", type=int, default=300, help="warm reads of each report")
+    parser.add_argument("--cold-reads", type=int, default=40, help="cold reads of each report")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a check")
+    parser.add_argument("--only", choices=("customers", "reports"), help="run one part")
+    parser.add_argument(
+        "--reseed", action="store_true", help="seed the reports data set again, not from cache"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
+    # amqp warns about confirms that arrive while a channel closes: expected here.
+    logging.getLogger("amqp").setLevel(logging.ERROR)
 
-    def on_message(body, message):
-        nonlocal received
-        message.ack()
-        received += 1
-
-    with Connection(amqp_uri) as connection:
-        with connection.Consumer(
-            queue, callbacks=[on_message], accept=["json"], prefetch_count=100
-        ):
-            started = time.perf_counter()
-            while received < count:
-                connection.drain_events(timeout=10)
-            return count / (time.perf_counter() - started)
+    figures = {}
+    if args.only != "reports":
+        figures.update(customers_part(args))
+    if args.only != "customers":
+        sizes = {kind: getattr(args, kind) for kind in reports.SIZES}
+        figures.update(
+            reports.run(sizes, args.backlog, args.reads, args.cold_reads, reseed=args.reseed)
+        )
+    report(figures, args)
+    return 0
 
 
-def publish_backlog(amqp_uri, count):
-    exchange = Exchange("customers.events", type="topic", durable=True)
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
-        producer = Producer(connection)
-        for _ in range(count):
-            customer_id = str(uuid.uuid4())
-            body = make_envelope(
-                event_type="customer_created",
-                producer="customers",
-                aggregate_id=customer_id,
-                sequence=1,
-                data={
-                    "customer_id": customer_id,
-                    "name": "Bench",
-                    "status": "lead",
-                    "owner": f"owner-{customer_id[0]}",
-                    "created_at": datetime.now(UTC).isoformat(),
-                },
-            )
-            producer.publish(
-                body,
-                exchange=exchange,
-                routing_key="customer_created",
-                serializer="json",
-                delivery_mode=2,
-            )
+def customers_part(args):
+    with Vhost() as vhost, tempfile.TemporaryDirectory() as data_dir:
+        env = bench_env(vhost, data_dir)
+        config = from_env(env)
+        services = Services(env)
+        try:
+            return run(args, vhost, services, config)
+        finally:
+            services.stop_all()
 
 
 def applied(rpc):
@@ -197,34 +143,6 @@ def rpc_rate(rpc, call, count):
     for number in range(count):
         call(rpc, number)
     return count / (time.perf_counter() - started)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=3000, help="backlog size")
-    parser.add_argument("--calls", type=int, default=500, help="sequential RPC calls")
-    parser.add_argument("--customers", type=int, default=100_000, help="rows of the CSV import")
-    args = parser.parse_args(argv)
-    # amqp warns about confirms that arrive while a channel closes: expected here.
-    logging.getLogger("amqp").setLevel(logging.ERROR)
-
-    with Vhost() as vhost, tempfile.TemporaryDirectory() as data_dir:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
-        env.update(
-            CRM_AMQP_URI=vhost.amqp_uri,
-            CRM_DATA_DIR=data_dir,
-            CRM_LOG_LEVEL="WARNING",
-            CRM_ADMIN_TOKEN=BENCH_TOKEN,
-            CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
-        )
-        config = from_env(env)
-        services = Services(env)
-        try:
-            figures = run(args, vhost, services, config)
-        finally:
-            services.stop_all()
-    report(figures)
-    return 0
 
 
 def run(args, vhost, services, config):
@@ -239,7 +157,7 @@ def run(args, vhost, services, config):
 
         # The backlog: reports' queue exists, the service is down, events pile up.
         services.stop("reports")
-        publish_backlog(vhost.amqp_uri, args.events)
+        publish_events(vhost.amqp_uri, History(utcnow()).customer_events(args.events))
         services.start("reports")
         # Timed from the first event applied, so the process's start-up is not counted.
         wait_for(lambda: answers(rpc, "reports") and applied(rpc) > 0, timeout=120, interval=0.01)
@@ -264,31 +182,26 @@ def customers_at_size(args, services, config):
     services.start("gateway")
     wait_for(lambda: gateway_ready(base_url), timeout=60, interval=0.05)
     figures = {"sqlite_insert_rows_per_s": customers.sqlite_insert_rate(args.customers)}
-    text = customers.generate_csv(args.customers)
-    figures["import_rows_per_s"], result = customers.import_rate(base_url, BENCH_TOKEN, text)
+    text_ = customers.generate_csv(args.customers)
+    figures["import_rows_per_s"], result = customers.import_rate(base_url, BENCH_TOKEN, text_)
     print(
         f"import: {result['created']} created, {result['duplicates']} duplicates", file=sys.stderr
     )
     # Searches are timed once the import's events are out, not while the relay sends them.
     db_url = config["CRM_CUSTOMERS_DB_URL"]
     wait_for(lambda: customers.unsent_events(db_url) == 0, timeout=900, interval=1)
-    health = customers.latencies_ms(base_url, BENCH_TOKEN, ["/health"], 200)
-    searches = customers.latencies_ms(base_url, BENCH_TOKEN, customers.search_paths(), 15)
-    figures["health_p95_ms"] = customers.p95(health)
-    figures["search_p95_ms"] = customers.p95(searches)
+    health, failed = latencies_ms(base_url, BENCH_TOKEN, ["/health"], 200)
+    searches, failed_searches = latencies_ms(base_url, BENCH_TOKEN, customers.search_paths(), 15)
+    if failed or failed_searches:
+        raise SystemExit(f"bench: searches failed: {failed or failed_searches}")
+    figures["health_p95_ms"] = p95(health)
+    figures["search_p95_ms"] = p95(searches)
     return figures
-
-
-def gateway_ready(base_url):
-    try:
-        return requests.get(f"{base_url}/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 ROWS = [
     (
-        "events applied to the reports view, from a backlog",
+        "events applied to the reports view, from a backlog (SQLite)",
         "events_applied_per_s",
         "raw_consume_ack_per_s",
         "raw kombu consume + ack",
@@ -312,30 +225,171 @@ ROWS = [
         "GET /health on the same gateway, p95",
     ),
     ("raw kombu publish, persistent, confirmed", "raw_publish_confirmed_per_s", None, ""),
+    (
+        "report reads at size, cold (after a change), worst p95 (ms)",
+        "reports_read_cold_p95_ms",
+        "reports_health_cold_p95_ms",
+        "GET /health, 1 client, p95",
+    ),
+    (
+        f"report reads at size, warm (cached), worst p95 (ms), {reports.CONCURRENCY} clients",
+        "reports_read_warm_p95_ms",
+        "reports_health_warm_p95_ms",
+        f"GET /health, {reports.CONCURRENCY} clients, p95",
+    ),
+    (
+        "deal + interaction events applied from a backlog at size (PostgreSQL)",
+        "reports_backlog_per_s",
+        "reports_raw_consume_ack_per_s",
+        "raw kombu consume + ack",
+    ),
+    (
+        "the funnel read while that backlog drains, p95 (ms)",
+        "reports_read_while_draining_p95_ms",
+        "reports_health_cold_p95_ms",
+        "GET /health, 1 client, p95",
+    ),
+    (
+        "... the slowest of those reads (ms)",
+        "reports_read_while_draining_max_ms",
+        "reports_health_cold_p95_ms",
+        "GET /health, 1 client, p95",
+    ),
+    ("segments recomputed at size, over RPC (s)", "reports_segments_recompute_s", None, ""),
+    ("... reports unresponsive after that RPC returned (s)", "reports_segments_after_s", None, ""),
+    ("reports data set seeded (s)", "reports_seed_s", None, ""),
+    (
+        "reports data set seeded (events/s)",
+        "reports_seed_events_per_s",
+        "reports_effect_functions_events_per_s",
+        "effect functions, a transaction per event",
+    ),
+    (
+        "full rebuild of the reports views (s)",
+        "reports_rebuild_s",
+        "reports_seed_s",
+        "seeding the same data set (s)",
+    ),
 ]
 
 
-def report(figures):
-    lines = [f"{'measure':66} {'figure':>9} {'baseline':>9} {'ratio':>6}  baseline is"]
+def number(value):
+    if value is None:
+        return "skipped"
+    return f"{value:.1f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def report(figures, args):
+    lines = [f"{'measure':72} {'figure':>9} {'baseline':>9} {'ratio':>6}  baseline is"]
     for label, key, base_key, base_label in ROWS:
+        if key not in figures:
+            continue
         value = figures[key]
-        if base_key:
+        if base_key and value is not None:
             base = figures[base_key]
-            lines.append(f"{label:66} {value:9.0f} {base:9.0f} {value / base:6.2f}  {base_label}")
+            lines.append(
+                f"{label:72} {number(value):>9} {number(base):>9} {value / base:6.2f}  {base_label}"
+            )
         else:
-            lines.append(f"{label:66} {value:9.0f}")
+            lines.append(f"{label:72} {number(value):>9}")
+    if "reports_reads" in figures:
+        lines += ["", *reads_table(figures["reports_reads"]), "", *targets(figures)]
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
         "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "figures": {key: round(value, 1) for key, value in figures.items()},
+        "machine": machine(figures),
+        "arguments": vars(args),
+        "figures": rounded(figures),
     }
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def reads_table(reads):
+    """Each report read: its size, p50/p95/p99 (ms) cold and warm, p95 over /health's p95."""
+    cold_base, warm_base = reads["health_cold"]["p95"], reads["health_warm"]["p95"]
+    lines = [
+        f"{'GET (through the gateway)':56} {'bytes':>7}  {'cold p50':>8} {'p95':>6} {'p99':>6}"
+        f" {'x':>5}  {'warm p50':>8} {'p95':>6} {'p99':>6} {'x':>5}  not 200"
+    ]
+    for path, timing in reads.items():
+        if path.startswith("health"):
+            name = "/health (baseline)"
+            cold, warm = (timing, None) if path == "health_cold" else (None, timing)
+        else:
+            name, cold, warm = path, timing["cold"], timing.get("warm")
+        line = f"{name[:56]:56} {timing.get('bytes', ''):>7}"
+        failures = {}
+        for found, base in ((cold, cold_base), (warm, warm_base)):
+            if found is None:
+                line += f"  {'':>8} {'':>6} {'':>6} {'':>5}"
+                continue
+            line += (
+                f"  {found['p50']:8.1f} {found['p95']:6.1f} {found['p99']:6.1f}"
+                f" {found['p95'] / base:5.1f}"
+            )
+            for status, count in found["failures"].items():
+                failures[status] = failures.get(status, 0) + count
+        lines.append(line + "  " + ", ".join(f"{n}x {code}" for code, n in failures.items()))
+    return lines
+
+
+def targets(figures):
+    """Issue #6's targets, met or missed."""
+    reads = figures["reports_reads"]
+    slow = [
+        f"{path} ({timing['cold']['p95']:.0f} ms cold, {timing['warm']['p95']:.0f} ms warm)"
+        for path, timing in reads.items()
+        if not path.startswith("health")
+        and timing["report"] != "as_of"
+        and max(timing["cold"]["p95"], timing["warm"]["p95"]) >= reports.TARGET_P95_MS
+    ]
+    lines = [
+        f"target: every report read under {reports.TARGET_P95_MS} ms p95, cold and warm: "
+        + ("met" if not slow else "missed by " + "; ".join(slow))
+    ]
+    backlog = figures.get("reports_backlog_per_s")
+    if backlog is not None:
+        lines.append(
+            f"target: a backlog applied at {reports.TARGET_EVENTS_PER_S:,}/s or more: "
+            + ("met" if backlog >= reports.TARGET_EVENTS_PER_S else "missed")
+            + f" ({backlog:,.0f}/s)"
+        )
+    rebuild = figures.get("reports_rebuild_s")
+    lines.append(
+        f"target: a full rebuild in under {reports.TARGET_REBUILD_S} s: "
+        + (
+            "not measured yet (no rebuild RPC)"
+            if rebuild is None
+            else ("met" if rebuild < reports.TARGET_REBUILD_S else "missed") + f" ({rebuild:.0f} s)"
+        )
+    )
+    return lines
+
+
+def machine(figures):
+    found = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        # Other work on the machine moves the figures (not their ratios much): 1, 5, 15 min.
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+    }
+    if "reports_broker" in figures:
+        found["rabbitmq"] = figures["reports_broker"]
+        engine = create_engine(ADMIN_URL)
+        with engine.connect() as connection:
+            found["postgresql"] = connection.execute(text("SHOW server_version")).scalar()
+        engine.dispose()
+    return found
+
+
+def rounded(value):
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, float):
+        return round(value, 1)
+    return value
 
 
 if __name__ == "__main__":
