@@ -67,14 +67,17 @@ def admin():
     return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-def fingerprint(sizes, seed):
-    digest = hashlib.sha256(json.dumps([sizes, seed], sort_keys=True).encode())
+def template_name(sizes, seed):
+    """crm_bench_reports_seed_<sizes>_<code>: one data set is kept for each size, made
+    again when the code its rows come from changes."""
+    size_key = hashlib.sha256(json.dumps([sizes, seed], sort_keys=True).encode())
+    code_key = hashlib.sha256()
     for place in FINGERPRINTED:
         path = ROOT / place
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(file.relative_to(ROOT).as_posix().encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
+            code_key.update(file.relative_to(ROOT).as_posix().encode())
+            code_key.update(file.read_bytes())
+    return f"{TEMPLATE_PREFIX}{size_key.hexdigest()[:8]}_{code_key.hexdigest()[:12]}"
 
 
 @contextmanager
@@ -111,7 +114,7 @@ def ensure_template(sizes, seed=11, reseed=False, progress=print):
     It stays behind as a PostgreSQL template named for the sizes and the code it
     came from, so the next run copies it in seconds.
     """
-    template = TEMPLATE_PREFIX + fingerprint(sizes, seed)
+    template = template_name(sizes, seed)
     engine = admin()
     try:
         seeding = None if reseed else stored_seeding(engine, template)
@@ -146,11 +149,11 @@ def stored_seeding(engine, template):
 
 
 def make_template(engine, template, sizes, seed, progress):
-    # Older data sets (other sizes, older code) would only fill the disk.
+    # The same sizes from older code would only fill the disk.
     for (name,) in execute(
         engine,
         "SELECT datname FROM pg_database WHERE datname LIKE :prefix",
-        prefix=TEMPLATE_PREFIX + "%",
+        prefix=template.rsplit("_", 1)[0] + "_%",
     ):
         execute(engine, f'DROP DATABASE "{name}" WITH (FORCE)')
     progress("reports data set: checking the seeder against the effect functions on a sample")
