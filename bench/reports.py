@@ -136,12 +136,14 @@ class ReportsBench:
 
     def measure(self, vhost, backlog, warm_rounds, cold_rounds):
         figures = {}
+        runs = self.segment_runs()
         self.services.start("reports")
         self.services.start("gateway")
         with ClusterRpcProxy(self.config) as rpc:
             wait_for(lambda: answers(rpc, "reports"), timeout=120, message="reports")
             wait_for(lambda: gateway_ready(self.base_url), timeout=60, message="the gateway")
             # Its first segment recompute, due at start, holds the process: let it pass.
+            wait_for(lambda: self.segment_runs() > runs, timeout=300, message="segments")
             settle(rpc)
             started = time.perf_counter()
             moved = rpc.reports.recompute_segments()["moved"]
@@ -220,18 +222,26 @@ class ReportsBench:
         log = LOGS / "reports.log"
         return log.read_text().count("report cache unavailable") if log.exists() else 0
 
+    def segment_runs(self):
+        """How many times segments were recomputed (each run touches their view)."""
+        return self.view_counts(["segments"])
+
+    def view_counts(self, names):
+        """Events applied to the views `names`, together."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                text(
+                    "SELECT coalesce(sum(events_applied), 0) FROM view_state "
+                    "WHERE view = ANY(:names)"
+                ),
+                {"names": names},
+            ).scalar()
+
     # --- the backlog -------------------------------------------------------------------
 
     def applied(self):
         """Events applied so far: deal events move the funnel, interactions their own view."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT view, events_applied FROM view_state "
-                    "WHERE view IN ('funnel', 'interactions')"
-                )
-            ).all()
-        return sum(count for _, count in rows)
+        return self.view_counts(["funnel", "interactions"])
 
     def backlog(self, count):
         """About `count` events, half deal events (each deal's history in order), half
