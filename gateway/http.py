@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import decimal
 import functools
+import http
 import json
 import logging
 import math
@@ -20,10 +21,12 @@ import time
 import uuid
 
 import eventlet
+from eventlet import wsgi
 from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, Map
 from werkzeug.wrappers import Request, Response
 
 from crm_common.validation import UNSTORABLE, unstorable_path
@@ -39,6 +42,7 @@ ERROR_CODES = {
     408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "INVALID_TRANSITION",
     429: "RATE_LIMITED",
@@ -143,9 +147,24 @@ class ApiWsgiApp(WsgiApp):
         return response(environ, start_response)
 
 
+class IdConverter(BaseConverter):
+    """`<id:name>` in a route: a record's id, a UUID in any spelling (upper case, braces,
+    no hyphens). A word is no id: PATCH /customers/export is a 405, not a customer."""
+
+    regex = r"\{?[0-9A-Fa-f-]+\}?"
+
+
 class ApiWebServer(WebServer):
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
+
+    def make_url_map(self):
+        url_map = Map(converters={"id": IdConverter})
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            url_map.add(rule)
+        return url_map
 
     def get_wsgi_server(self, sock, wsgi_app, **kwargs):
         # Answers leave in more than one write (headers, body); without this,
@@ -161,6 +180,23 @@ class ApiWebServer(WebServer):
         return {"request_id": request_id(request)}
 
 
+def bare_error(status, message):
+    """A whole HTTP/1.0 answer in the error shape, for the server to write on its own."""
+    body = json.dumps({"error": {"code": ERROR_CODES[status], "message": message}}).encode()
+    head = (
+        f"HTTP/1.0 {status} {http.HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+# eventlet answers a request line longer than its limit itself, before any app sees
+# the request (with an empty body): that answer has the API's error shape too.
+wsgi.RESPONSE_414 = bare_error(
+    414, f"The request line (method, path, query) is longer than {wsgi.MAX_REQUEST_LINE} bytes."
+)
+
+
 class ApiHandler(HttpRequestHandler):
     server = ApiWebServer()
 
@@ -170,10 +206,12 @@ class ApiHandler(HttpRequestHandler):
         return ApiError(503, "The gateway cannot take requests right now.").response()
 
 
-def api(method, url, max_body="CRM_MAX_BODY_BYTES"):
+def api(method, url, max_body="CRM_MAX_BODY_BYTES", **described):
     """Declare an HTTP endpoint of the gateway (see the module docstring).
 
-    `max_body` names the setting that caps the request body's size.
+    `max_body` names the setting that caps the request body's size. `described` is
+    what /openapi.json tells of the endpoint beside its method, path and docstring:
+    the schemas it reads and answers with (the keywords are in gateway/openapi.py).
     """
 
     def decorate(fn):
@@ -194,6 +232,7 @@ def api(method, url, max_body="CRM_MAX_BODY_BYTES"):
                 ).response()
             return finish(request, response, started)
 
+        endpoint.described = described
         return ApiHandler.decorator(method, url)(endpoint)
 
     return decorate

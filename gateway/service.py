@@ -6,9 +6,11 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
+from gateway import answers
 from gateway.auth import TokenStore, authenticate, check_admin_token
 from gateway.customers import CustomerEndpoints
 from gateway.deals import DealEndpoints
+from gateway.docs import DocsEndpoints
 from gateway.http import ApiError, api
 from gateway.interactions import InteractionEndpoints
 from gateway.remote import call, expiring
@@ -52,7 +54,12 @@ class AdminToken(DependencyProvider):
 
 
 class GatewayService(
-    CustomerEndpoints, DealEndpoints, InteractionEndpoints, ReportEndpoints, TokenEndpoints
+    CustomerEndpoints,
+    DealEndpoints,
+    InteractionEndpoints,
+    ReportEndpoints,
+    TokenEndpoints,
+    DocsEndpoints,
 ):
     name = "gateway"
 
@@ -76,13 +83,17 @@ class GatewayService(
         """The caller (a Principal) if its token is valid and its role may `permission`."""
         return authenticate(request, self.admin_token, self.tokens, permission)
 
-    @api("GET", "/health")
+    @api("GET", "/health", answers={200: answers.Health})
     def health(self, request):
+        """The gateway is alive."""
         return {"status": "ok"}
 
-    @api("GET", "/ready")
+    @api("GET", "/ready", answers={200: answers.Readiness, 503: answers.Readiness})
     def ready(self, request):
-        """Ready when the broker, Redis and every service answer."""
+        """Ready when the broker, Redis and every service answer.
+
+        503, with the same shape, names in `checks` what does not answer.
+        """
         pool = eventlet.GreenPool()
         checks = dict(zip(SERVICES, pool.imap(self._check_service, SERVICES), strict=True))
         checks["redis"] = self._check_redis()
