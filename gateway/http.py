@@ -11,7 +11,6 @@ import contextlib
 import datetime
 import decimal
 import functools
-import http
 import json
 import logging
 import math
@@ -19,6 +18,7 @@ import re
 import socket
 import time
 import uuid
+from http import HTTPStatus
 
 import eventlet
 from eventlet import wsgi
@@ -159,6 +159,7 @@ class ApiWebServer(WebServer):
         return ApiWsgiApp(self)
 
     def make_url_map(self):
+        # Nameko's, with the `id` converter: a map knows its converters before its rules.
         url_map = Map(converters={"id": IdConverter})
         for provider in self._providers:
             rule = provider.get_url_rule()
@@ -184,7 +185,7 @@ def bare_error(status, message):
     """A whole HTTP/1.0 answer in the error shape, for the server to write on its own."""
     body = json.dumps({"error": {"code": ERROR_CODES[status], "message": message}}).encode()
     head = (
-        f"HTTP/1.0 {status} {http.HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+        f"HTTP/1.0 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
