@@ -1,6 +1,13 @@
 # One image for every CRM process: the four services and the gateway.
 # docker-compose.yml picks the process with `command: ["crm", "run", NAME]`;
 # all configuration comes from CRM_* environment variables (crm_common/config.py).
+
+# The dashboard's chart library, from npm by its lock file, as `make setup` installs it.
+FROM node:20-slim AS dashboard-assets
+WORKDIR /assets
+COPY gateway/static/dashboard/package.json gateway/static/dashboard/package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,6 +31,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY crm_common/ crm_common/
 COPY services/ services/
 COPY gateway/ gateway/
+COPY --from=dashboard-assets /assets/node_modules gateway/static/dashboard/node_modules
 RUN pip install . \
     && rm -rf build crm.egg-info \
     && mkdir -p /app/data \

@@ -4,14 +4,22 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# The dashboard's front-end libraries (Chart.js), from npm by its package-lock.json.
+DASHBOARD := gateway/static/dashboard
 
 .PHONY: setup run test test-services bench lint format migrate clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(DASHBOARD)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Installed into a git-ignored folder and served by the gateway: nothing from a CDN.
+$(DASHBOARD)/node_modules/.installed: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	@command -v npm >/dev/null || { echo "setup needs npm (Node.js) for the dashboard's chart library" >&2; exit 1; }
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
 # Every service and the gateway on 127.0.0.1:8000, SQLite files under CRM_DATA_DIR.
@@ -41,4 +49,4 @@ migrate: setup
 	$(BIN)/crm migrate
 
 clean:
-	rm -rf $(VENV) data *.egg-info
+	rm -rf $(VENV) data *.egg-info $(DASHBOARD)/node_modules

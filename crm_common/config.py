@@ -46,6 +46,10 @@ DEFAULTS = {
     "CRM_SLA_LOW_RESOLUTION_MINUTES": "4320",
     # How often the interactions service looks for tickets past an SLA target.
     "CRM_SLA_CHECK_SECONDS": "30",
+    # How long the gateway keeps the first answer to a POST with an Idempotency-Key.
+    "CRM_IDEMPOTENCY_TTL_SECONDS": "86400",
+    # Requests per token in any 60 seconds (0: no limit).
+    "CRM_RATE_LIMIT_PER_MINUTE": "600",
 }
 
 INT_SETTINGS = (
@@ -54,7 +58,11 @@ INT_SETTINGS = (
     "CRM_MAX_WORKERS",
     "CRM_GATEWAY_MAX_WORKERS",
     "CRM_REPORTS_CACHE_SECONDS",
+    "CRM_IDEMPOTENCY_TTL_SECONDS",
+    "CRM_RATE_LIMIT_PER_MINUTE",
 )
+# Settings where 0 means "off" rather than a mistake.
+ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE")
 FLOAT_SETTINGS = (
     "CRM_RPC_TIMEOUT",
     "CRM_IMPORT_TIMEOUT",
@@ -121,6 +129,9 @@ def _number(key, raw, kind):
         value = kind(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{key} must be a number, got {raw!r}") from None
-    if value <= 0:
+    if key in ZERO_ALLOWED:
+        if value < 0:
+            raise ConfigError(f"{key} must be zero or more, got {raw!r}")
+    elif value <= 0:
         raise ConfigError(f"{key} must be greater than zero, got {raw!r}")
     return value

@@ -54,6 +54,8 @@ class CustomerErasedData(Schema):
         unknown = EXCLUDE
 
     customer_id = fields.String(required=True, validate=ID_LENGTH)
+    # When the customers service erased the customer: every service records that moment.
+    erased_at = fields.AwareDateTime(required=True, format="iso")
 
 
 class CustomerFateMixin:
@@ -139,9 +141,13 @@ def record_merge(session, fate_model, data, reparent):
     reparent(session, merged_ids, survivor)
 
 
-def record_erasure(session, fate_model, data, erased_at, scrub):
-    """Apply customer_erased: remember it, and `scrub(session, customer_id)` the records."""
-    customer_id = data["customer_id"]
+def record_erasure(session, fate_model, data, scrub):
+    """Apply customer_erased: remember it, and `scrub(session, customer_id)` the records.
+
+    The erasure is remembered at the event's `erased_at`, not at its arrival:
+    every service holding the customer's records tells the same moment.
+    """
+    customer_id, erased_at = data["customer_id"], data["erased_at"]
     lock_customer(session, customer_id)
     fate = session.get(fate_model, customer_id)
     if fate is None:

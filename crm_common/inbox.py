@@ -10,6 +10,9 @@ import logging
 import time
 from datetime import datetime
 
+import eventlet
+import eventlet.event
+import eventlet.queue
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Integer, String, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
@@ -76,8 +79,8 @@ def apply_many(session, model, envelopes, effect_of):
     """Apply each of `envelopes` not applied before, in the session's transaction.
 
     `effect_of(envelope)` is the event's effect. Leaves the transaction open,
-    for the caller to add its own changes and commit; answers how many events
-    applied. Another consumer applying one of them meanwhile makes the
+    for the caller to add its own changes and commit; answers the ids of the
+    events it applied. Another consumer applying one of them meanwhile makes the
     commit fail with IntegrityError: roll back and call again.
     """
     ids = {str(envelope["event_id"]) for envelope in envelopes}
@@ -91,20 +94,56 @@ def apply_many(session, model, envelopes, effect_of):
     session.flush()
     for envelope in fresh.values():
         effect_of(envelope)(session, envelope)
-    return len(fresh)
+    return set(fresh)
 
 
 class Inbox(DependencyProvider):
-    """Injects `apply(body, effect, data_schema)` for event handlers."""
+    """Injects `apply(body, effect, data_schema)` for event handlers.
 
-    def __init__(self, model):
+    With `batch_size` > 1, events that handlers apply at the same moment share
+    one transaction (group commit): each handler waits until its event is
+    committed, so a message is still acknowledged only once its effect is
+    stored. A batch that fails for any reason is applied again event by
+    event, with the single-event path's handling of errors.
+    """
+
+    def __init__(self, model, batch_size=1):
         self.model = model
+        self.batch_size = batch_size
 
     def setup(self):
         self.database = find_database(self.container)
+        self.waiting = eventlet.queue.LightQueue()
+
+    def start(self):
+        if self.batch_size > 1:
+            self.container.spawn_managed_thread(self._commit_batches)
 
     def get_dependency(self, worker_ctx):
         return self
+
+    def _commit_batches(self):
+        while True:
+            batch = [self.waiting.get()]
+            while len(batch) < self.batch_size and not self.waiting.empty():
+                batch.append(self.waiting.get_nowait())
+            effects = {str(envelope["event_id"]): effect for envelope, effect, _ in batch}
+            try:
+                with self.database.session() as session:
+                    applied = apply_many(
+                        session,
+                        self.model,
+                        [envelope for envelope, _, _ in batch],
+                        lambda envelope, effects=effects: effects[str(envelope["event_id"])],
+                    )
+                    session.commit()
+            except Exception as exc:  # every kind: each event is tried again on its own
+                log.info("a batch of %d events is applied one by one: %s", len(batch), exc)
+                for _, _, done in batch:
+                    done.send(None)
+                continue
+            for envelope, _, done in batch:
+                done.send(str(envelope["event_id"]) in applied)
 
     def apply(self, body, effect, data_schema=None):
         """Validate `body`, then apply `effect` once. Returns whether it applied.
@@ -120,6 +159,18 @@ class Inbox(DependencyProvider):
             log.error("rejected invalid event: %s", exc, extra={"event_body": body})
             return False
         ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
+        if self.batch_size > 1:
+            done = eventlet.event.Event()
+            self.waiting.put((envelope, effect, done))
+            applied = done.wait()
+            if applied is not None:
+                log.info(
+                    "%s %s",
+                    "applied" if applied else "skipped repeated",
+                    envelope["event_type"],
+                    extra=ids,
+                )
+                return applied
         try:
             with self.database.session() as session:
                 applied = apply_once(session, self.model, envelope, effect)

@@ -77,7 +77,15 @@ def page_of(item_schema, name):
 
 
 class ErrorDetail(Answer):
-    code = always(fields.String, validate=validate.OneOf(sorted(set(ERROR_CODES.values()))))
+    code = always(
+        fields.String,
+        metadata={
+            "description": "For programs: the status's code ("
+            + ", ".join(f"{code} for {status}" for status, code in sorted(ERROR_CODES.items()))
+            + "), or a finer one (IDEMPOTENCY_KEY_REUSED...). More may come.",
+            "example": "VALIDATION_ERROR",
+        },
+    )
     message = always(fields.String, metadata={"description": "For a person to read."})
     field_errors = fields.Dict(
         data_key="fields",

@@ -88,15 +88,24 @@ def bearer_token(request):
     return token
 
 
-def authenticate(request, admin_token, tokens, permission):
-    """The caller's Principal; 401 without a valid token, 403 if its role may not `permission`."""
+def token_digest(token):
+    """What stands for a token wherever the gateway keeps something of it: never the secret."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def identify(request, admin_token, tokens):
+    """The caller's Principal; 401 without a valid token."""
     token = bearer_token(request)
     if hmac.compare_digest(token.encode(), admin_token.encode()):
-        principal = Principal(subject="admin", role="admin")
-    else:
-        principal = tokens.find(token)
-        if principal is None:
-            raise ApiError(401, "The token is not valid.", headers=CHALLENGE)
+        return Principal(subject="admin", role="admin")
+    principal = tokens.find(token)
+    if principal is None:
+        raise ApiError(401, "The token is not valid.", headers=CHALLENGE)
+    return principal
+
+
+def permit(principal, permission):
+    """The principal again; 403 if its role may not `permission`."""
     if not principal.may(permission):
         raise ApiError(
             403, f"The role {principal.role} may not do this ({permission}).", role=principal.role
@@ -112,7 +121,7 @@ class TokenStore:
         self.prefix = f"{prefix}:auth"
 
     def _key(self, secret):
-        return f"{self.prefix}:token:{hashlib.sha256(secret.encode()).hexdigest()}"
+        return f"{self.prefix}:token:{token_digest(secret)}"
 
     def issue(self, role, subject, created_by, ttl_seconds=None):
         """A new token: its record, and the secret, which is shown this once."""
@@ -166,9 +175,9 @@ class TokenStore:
 
 
 @contextlib.contextmanager
-def redis_answers():
-    """Redis down means tokens cannot be checked: 503, never a 500."""
+def redis_answers(what="The token store"):
+    """Redis down means `what` it keeps (tokens, idempotency keys) is out of reach: 503, not 500."""
     try:
         yield
     except redis.RedisError:
-        raise ApiError(503, "The token store (Redis) cannot be reached.") from None
+        raise ApiError(503, f"{what} (Redis) cannot be reached.") from None

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import decimal
 import functools
+import io
 import json
 import logging
 import math
@@ -113,6 +114,7 @@ def from_http_exception(exc):
 
 def finish(request, response, started):
     response.headers[REQUEST_ID_HEADER] = request_id(request)
+    response.headers.update(getattr(request, "crm_headers", {}))
     log.info(
         "%s %s %s",
         request.method,
@@ -207,36 +209,57 @@ class ApiHandler(HttpRequestHandler):
         return ApiError(503, "The gateway cannot take requests right now.").response()
 
 
-def api(method, url, max_body="CRM_MAX_BODY_BYTES", **described):
+def api(method, url, max_body="CRM_MAX_BODY_BYTES", idempotency_key=True, **described):
     """Declare an HTTP endpoint of the gateway (see the module docstring).
 
-    `max_body` names the setting that caps the request body's size. `described` is
-    what /openapi.json tells of the endpoint beside its method, path and docstring:
-    the schemas it reads and answers with (the keywords are in gateway/openapi.py).
+    `max_body` names the setting that caps the request body's size. Every
+    request passes the service's `serve(request, respond, idempotency_key)`
+    first (who is calling, how often, was it answered before), which calls
+    `respond()` for the endpoint's own answer. A POST takes an Idempotency-Key
+    unless `idempotency_key=False` (its answer must not be kept for replays).
+    `described` is what /openapi.json tells of the endpoint beside its method,
+    path and docstring: the schemas it reads and answers with (the keywords are
+    in gateway/openapi.py).
     """
+    keyed = idempotency_key and method == "POST"
 
     def decorate(fn):
         @functools.wraps(fn)
         def endpoint(self, request, **path_values):
             started = time.monotonic()
-            try:
+
+            def respond():
+                return answer(request, lambda: fn(self, request, **path_values))
+
+            def admit():
                 limit_body(request, self.config[max_body])
-                response = to_response(fn(self, request, **path_values))
-            except ApiError as exc:
-                response = exc.response()
-            except HTTPException as exc:
-                response = from_http_exception(exc).response()
-            except Exception:
-                log.exception("unhandled error", extra={"request_id": request_id(request)})
-                response = ApiError(
-                    500, "Internal error; the request id identifies it in the logs."
-                ).response()
-            return finish(request, response, started)
+                return self.serve(request, respond, keyed)
+
+            return finish(request, answer(request, admit), started)
 
         endpoint.described = described
+        endpoint.idempotency_key = keyed
         return ApiHandler.decorator(method, url)(endpoint)
 
     return decorate
+
+
+def answer(request, run):
+    """What `run()` returns, as a Response; what it raises, as the error it stands for."""
+    try:
+        return to_response(run())
+    except ApiError as exc:
+        return exc.response()
+    except HTTPException as exc:
+        return from_http_exception(exc).response()
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request_id(request)})
+        return ApiError(500, "Internal error; the request id identifies it in the logs.").response()
+
+
+def add_headers(request, headers):
+    """Headers the answer to `request` carries, whatever it turns out to be."""
+    request.crm_headers = {**getattr(request, "crm_headers", {}), **headers}
 
 
 def to_response(result):
@@ -262,6 +285,13 @@ def read_body(request):
         body = request.stream.read(limit + 1)
     if len(body) > limit:
         raise ApiError(413, f"Request body is larger than {limit} bytes.")
+    return body
+
+
+def buffer_body(request):
+    """The whole body (as `read_body`), left readable for the endpoint that reads it next."""
+    body = read_body(request)
+    request.stream = io.BytesIO(body)
     return body
 
 

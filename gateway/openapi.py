@@ -17,7 +17,8 @@ The schemas are the marshmallow classes that validate the requests
 (gateway/schemas.py) and describe the answers (gateway/answers.py).
 Errors implied: 414 everywhere (too long a URL), 401, 403, 429 and 503 under /api/
 (where a token is needed), 400 with a query or a body, 408, 413 and 415 with a body,
-404 with a path parameter.
+404 with a path parameter, 400 and 409 with an Idempotency-Key (every POST under
+/api/ that `@api` does not exempt).
 """
 
 import decimal
@@ -36,6 +37,8 @@ from nameko.web.handlers import HttpRequestHandler
 
 from gateway import answers, schemas
 from gateway.http import ERROR_CODES, REQUEST_ID_HEADER
+from gateway.idempotency import KEY_HEADER as IDEMPOTENCY_KEY
+from gateway.idempotency import REPLAYED_HEADER as REPLAYED
 
 OPENAPI_VERSION = "3.0.3"
 TITLE = "CRM HTTP API"
@@ -54,6 +57,7 @@ TAGS = (
     ("auth", "Tokens and roles.", ()),
     ("system", "Whether the gateway and what it needs are up.", ("/health", "/ready")),
     ("docs", "This document and the page that shows it.", ("/openapi.json", "/docs")),
+    ("dashboard", "The reports as charts, for a person.", ("/dashboard",)),
 )
 API_PREFIX = re.compile(r"^/api/v\d+/([^/<]+)")
 PATH_PARAMETER = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
@@ -65,12 +69,13 @@ ERROR_DESCRIPTIONS = {
     403: "The token's role may not do this, or the record is not the caller's.",
     404: "No such record.",
     408: "The body did not arrive in time.",
-    409: "A conflict: a likely duplicate (`existing_id`), a taken name, a concurrent change.",
+    409: "A conflict: a likely duplicate (`existing_id`), a taken name, a concurrent change, "
+    "an Idempotency-Key used for another request or still running.",
     413: "The body is larger than the gateway takes.",
     414: "The request line (method, path, query) is longer than the HTTP server reads.",
     415: "The body's Content-Type is not one this endpoint reads.",
     422: "The record's state does not allow this step.",
-    429: "Too many requests; try again later.",
+    429: "More requests with this token in a minute than CRM_RATE_LIMIT_PER_MINUTE.",
     503: "A service, the broker or Redis does not answer; a write may still happen.",
 }
 DESCRIPTION = """\
@@ -116,8 +121,12 @@ ASSET = Content(
         "text/css": {"type": "string"},
         "text/javascript": {"type": "string"},
         "image/png": {"type": "string", "format": "binary"},
+        "image/svg+xml": {"type": "string"},
     }
 )
+# The answers of a page and of its files (gateway.static_files): 304 while the copy is current.
+PAGE = {200: HTML, 304: None}
+PAGE_FILE = {200: ASSET, 304: None}
 JSON_DOCUMENT = Content({"application/json": {"type": "object"}})
 
 
@@ -133,6 +142,13 @@ class Route:
     @property
     def described(self):
         return getattr(self.endpoint, "described", {})
+
+    @property
+    def keyed(self):
+        """Whether the endpoint takes an Idempotency-Key (a POST of the client API)."""
+        return self.rule.startswith(AUTHENTICATED) and getattr(
+            self.endpoint, "idempotency_key", False
+        )
 
     @property
     def path_parameters(self):
@@ -214,6 +230,22 @@ def document(service_cls):
             "schema": {"type": "string"},
         },
     )
+    spec.components.header(
+        REPLAYED,
+        {
+            "description": "`true` on the first answer to this Idempotency-Key, given again.",
+            "schema": {"type": "string", "enum": ["true"]},
+        },
+    )
+    spec.components.parameter(
+        IDEMPOTENCY_KEY,
+        "header",
+        {
+            "description": "Any key of the client's (a UUID, say): a repeat of the same "
+            "request with it gets the first answer instead of running again.",
+            "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
+        },
+    )
     spec.components.schema("Error", schema=answers.Error)
     for status, description in ERROR_DESCRIPTIONS.items():
         spec.components.response(error_name(status), error_response(status, description))
@@ -264,6 +296,8 @@ def parameters(route, described):
     ]
     if described.get("query"):
         found.append({"in": "query", "schema": described["query"]})
+    if route.keyed:
+        found.append(IDEMPOTENCY_KEY)  # the shared parameter, by its name
     return found
 
 
@@ -277,6 +311,8 @@ def responses(route, described):
                 "required": True,
                 "schema": {"type": "string"},
             }
+        if route.keyed and 200 <= status < 300:
+            response["headers"][REPLAYED] = REPLAYED
         if answer is not None:
             response["content"] = content_of(answer)
         found[str(status)] = response
@@ -289,6 +325,8 @@ def error_statuses(route, described):
     statuses = {414, *described.get("errors", ())}
     if route.rule.startswith(AUTHENTICATED):
         statuses |= {401, 403, 429, 503}
+    if route.keyed:
+        statuses |= {400, 409}
     if described.get("query") or described.get("body"):
         statuses.add(400)
     if described.get("body"):
@@ -317,6 +355,11 @@ def error_response(status, description):
     }
     if status == 401:
         response["headers"]["WWW-Authenticate"] = {"schema": {"type": "string"}}
+    if status in (409, 429):
+        response["headers"]["Retry-After"] = {
+            "description": "Seconds to wait: a rate limit, an Idempotency-Key still running.",
+            "schema": {"type": "integer"},
+        }
     return response
 
 

@@ -38,6 +38,7 @@ REMOTE_ERRORS = {
     "services.pipeline.exceptions.StageInUse": 409,
     "services.pipeline.exceptions.PipelineNameTaken": 409,
     "services.pipeline.exceptions.ConcurrentDealUpdate": 409,
+    "services.pipeline.exceptions.ConcurrentPipelineUpdate": 409,
     "services.pipeline.exceptions.NotDealOwner": 403,
     "services.interactions.exceptions.InvalidInput": 400,
     "services.interactions.exceptions.UnknownDeal": 400,

@@ -7,25 +7,35 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
 from gateway import answers
-from gateway.auth import TokenStore, authenticate, check_admin_token
+from gateway.auth import TokenStore, bearer_token, check_admin_token, identify, permit, token_digest
 from gateway.customers import CustomerEndpoints
+from gateway.dashboard import DashboardEndpoints
 from gateway.deals import DealEndpoints
 from gateway.docs import DocsEndpoints
-from gateway.http import ApiError, api
+from gateway.http import ApiError, add_headers, api
+from gateway.idempotency import IdempotencyStore, idempotent
 from gateway.interactions import InteractionEndpoints
+from gateway.rate_limit import RateLimiter
 from gateway.remote import call, expiring
 from gateway.reports import ReportEndpoints
 from gateway.tokens import TokenEndpoints
 
 READY_TIMEOUT_SECONDS = 2
 SERVICES = ("customers", "pipeline", "interactions", "reports")
+# Paths of the client API: a token, a rate limit and Idempotency-Keys. Others
+# (/health, /ready, documentation, static files) answer anyone, unlimited.
+API_PREFIX = "/api/"
+# What a claimed Idempotency-Key outlives its request's longest wait by.
+CLAIM_MARGIN_SECONDS = 30
+
+
+def redis_client(config):
+    return redis.Redis.from_url(config["CRM_REDIS_URL"], socket_timeout=1, socket_connect_timeout=1)
 
 
 class Redis(DependencyProvider):
     def setup(self):
-        self.client = redis.Redis.from_url(
-            self.container.config["CRM_REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
-        )
+        self.client = redis_client(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.client
@@ -36,10 +46,38 @@ class Tokens(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        client = redis.Redis.from_url(
-            config["CRM_REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
+        self.store = TokenStore(redis_client(config), config["CRM_REDIS_PREFIX"])
+
+    def get_dependency(self, worker_ctx):
+        return self.store
+
+
+class RateLimits(DependencyProvider):
+    """The RateLimiter every token's requests are counted by."""
+
+    def setup(self):
+        config = self.container.config
+        self.limiter = RateLimiter(
+            redis_client(config), config["CRM_REDIS_PREFIX"], config["CRM_RATE_LIMIT_PER_MINUTE"]
         )
-        self.store = TokenStore(client, config["CRM_REDIS_PREFIX"])
+
+    def get_dependency(self, worker_ctx):
+        return self.limiter
+
+
+class IdempotencyKeys(DependencyProvider):
+    """The IdempotencyStore of POST answers."""
+
+    def setup(self):
+        config = self.container.config
+        # A POST waits on one service call at most, so no claim is settled later than this.
+        longest = max(config["CRM_RPC_TIMEOUT"], config["CRM_IMPORT_TIMEOUT"])
+        self.store = IdempotencyStore(
+            redis_client(config),
+            config["CRM_REDIS_PREFIX"],
+            config["CRM_IDEMPOTENCY_TTL_SECONDS"],
+            running_seconds=longest + CLAIM_MARGIN_SECONDS,
+        )
 
     def get_dependency(self, worker_ctx):
         return self.store
@@ -55,6 +93,7 @@ class AdminToken(DependencyProvider):
 
 class GatewayService(
     CustomerEndpoints,
+    DashboardEndpoints,
     DealEndpoints,
     InteractionEndpoints,
     ReportEndpoints,
@@ -67,6 +106,8 @@ class GatewayService(
     admin_token = AdminToken()
     redis = Redis()
     tokens = Tokens()
+    rate_limits = RateLimits()
+    idempotency_keys = IdempotencyKeys()
     customers = RpcProxy("customers")
     pipeline = RpcProxy("pipeline")
     interactions = RpcProxy("interactions")
@@ -79,9 +120,31 @@ class GatewayService(
             expiring(getattr(self, service), timeout), method, *args, timeout=timeout, **kwargs
         )
 
+    def serve(self, request, respond, idempotency_key):
+        """A call of the client API: a valid token, within its rate limit, once per
+        Idempotency-Key (when `idempotency_key`); then `respond()`."""
+        if not request.path.startswith(API_PREFIX):
+            return respond()
+        self.identify(request)
+        scope = token_digest(bearer_token(request))
+        quota = self.rate_limits.count(scope)
+        if quota is not None:
+            add_headers(request, quota.headers())
+            if not quota.admitted:
+                raise quota.refusal()
+        if not idempotency_key:
+            return respond()
+        return idempotent(self.idempotency_keys, scope, request, respond)
+
+    def identify(self, request):
+        """The caller (a Principal) if its token is valid; asked once per request."""
+        if not hasattr(request, "crm_principal"):
+            request.crm_principal = identify(request, self.admin_token, self.tokens)
+        return request.crm_principal
+
     def authenticate(self, request, permission):
         """The caller (a Principal) if its token is valid and its role may `permission`."""
-        return authenticate(request, self.admin_token, self.tokens, permission)
+        return permit(self.identify(request), permission)
 
     @api("GET", "/health", answers={200: answers.Health})
     def health(self, request):

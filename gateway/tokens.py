@@ -10,9 +10,11 @@ BASE = "/api/v1/auth"
 class TokenEndpoints:
     """Mixed into the gateway service: `self.authenticate` and `self.tokens` come from it."""
 
+    # The answer holds the secret, which is shown once and kept nowhere: no replays.
     @api(
         "POST",
         f"{BASE}/tokens",
+        idempotency_key=False,
         body=schemas.TokenRequest,
         answers={201: answers.IssuedToken},
         location=True,

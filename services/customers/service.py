@@ -367,14 +367,17 @@ class CustomersService(ServiceBase, EventProducer):
         customer.updated_at = utcnow()
         for column, value in store.keys_of(after or {}).items():
             setattr(customer, column, value)
+        # Named before the flush: a failed flush expires the row, and reading it
+        # again would need a rollback first (a 500 instead of the 409).
+        customer_id = customer.id
         try:
             self.db.flush()
         except StaleDataError:
             raise ConcurrentUpdate(
-                f"Customer {customer.id} changed meanwhile; read it again and retry.",
-                details={"id": customer.id},
+                f"Customer {customer_id} changed meanwhile; read it again and retry.",
+                details={"id": customer_id},
             ) from None
-        store.unindex(self.db, customer.id, before)
+        store.unindex(self.db, customer_id, before)
         if after is not None:
             store.add_index_rows(self.db, [(customer.id, after)])
 

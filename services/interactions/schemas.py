@@ -14,7 +14,6 @@ from marshmallow import (
     validates_schema,
 )
 
-from crm_common import customer_refs
 from crm_common.validation import NO_UTC_DATE, UNSTORABLE, in_utc, unstorable_path
 from services.interactions import domain
 
@@ -268,12 +267,3 @@ def timeline_item(kind, at, row):
         value = getattr(row, attribute)
         item[key] = value.isoformat() if hasattr(value, "isoformat") else value
     return item
-
-
-# --- events from other services ---------------------------------------------------------
-
-
-class CustomerErasedData(customer_refs.CustomerErasedData):
-    """The erasure's own time stamps the scrubbed records."""
-
-    erased_at = fields.AwareDateTime(required=True, format="iso")

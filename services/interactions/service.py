@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_common import cursors
 from crm_common.customer_refs import (
+    CustomerErasedData,
     CustomerMergedData,
     UnknownCustomer,
     check_customer,
@@ -52,7 +53,6 @@ from services.interactions.models import (
 )
 from services.interactions.schemas import (
     AssignInput,
-    CustomerErasedData,
     FeedbackInput,
     FeedbackOutput,
     InteractionInput,
@@ -473,5 +473,4 @@ def apply_merge(session, envelope):
 
 
 def apply_erasure(session, envelope):
-    data = envelope["data"]
-    record_erasure(session, CustomerFate, data, data["erased_at"], store.scrub)
+    record_erasure(session, CustomerFate, envelope["data"], store.scrub)

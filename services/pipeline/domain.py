@@ -69,6 +69,17 @@ def check_stage_plan(plans):
         raise InvalidPipeline("Invalid stages.", problems)
 
 
+def changes_pipeline(current_name, current_plans, name=None, plans=None):
+    """Whether asking for `name` and `plans` (None: as they are) changes the pipeline.
+
+    `current_plans` are its open stages, in order, as StagePlans with their
+    ids. A plan without an id is a new stage, even under an existing name.
+    """
+    if name is not None and name != current_name:
+        return True
+    return plans is not None and list(plans) != list(current_plans)
+
+
 def check_move(status, current_stage, target):
     """A move of an open deal from `current_stage` to the open stage `target` (names)."""
     if status != OPEN:
@@ -147,6 +158,11 @@ def to_basis_points(probability):
     if points != points.to_integral_value():
         raise ValueError("A probability has at most four decimal places.")
     return int(points)
+
+
+def probability_of(points):
+    """Basis points as the exact probability a StagePlan holds."""
+    return Decimal(points).scaleb(-4)
 
 
 def from_basis_points(points):

@@ -35,3 +35,7 @@ class NotDealOwner(Forbidden):
 
 class PipelineNameTaken(Conflict):
     pass
+
+
+class ConcurrentPipelineUpdate(Conflict):
+    """Someone else changed the pipeline meanwhile; read it again and retry."""

@@ -33,6 +33,7 @@ from services.pipeline import domain, store
 from services.pipeline.events import CATALOG
 from services.pipeline.exceptions import (
     ConcurrentDealUpdate,
+    ConcurrentPipelineUpdate,
     DealNotFound,
     InvalidDeal,
     InvalidPipeline,
@@ -64,6 +65,7 @@ from services.pipeline.schemas import (
 
 EXPECTED = (
     ConcurrentDealUpdate,
+    ConcurrentPipelineUpdate,
     DealNotFound,
     InvalidDeal,
     InvalidPipeline,
@@ -127,20 +129,32 @@ class PipelineService(ServiceBase, EventProducer):
 
     @rpc(expected_exceptions=EXPECTED)
     def update_pipeline(self, pipeline_id, payload):
-        """Rename the pipeline; add, rename, reorder or archive its open stages."""
+        """Rename the pipeline; add, rename, reorder or archive its open stages.
+
+        A change that changes nothing answers the pipeline as it is: no new
+        version, no pipeline_changed.
+        """
         data = load(PipelinePatch(), payload, InvalidPipeline)
+        if "stages" in data:
+            domain.check_stage_plan(data["stages"])
+        # Locked before it is read: a change committed while this one waited
+        # for the lock would leave it writing over a version it never read.
+        store.lock_pipeline(self.db, pipeline_id)
         pipeline = self._pipeline(pipeline_id)
-        store.lock_pipeline(self.db, pipeline.id)
+        current = store.stage_plans(self.db, pipeline.id)
+        if not domain.changes_pipeline(
+            pipeline.name, current, data.get("name"), data.get("stages")
+        ):
+            return store.pipeline_output(self.db, pipeline)
         name = data.get("name", pipeline.name)
         with self._unique_name(name):
             if "stages" in data:
-                domain.check_stage_plan(data["stages"])
                 store.plan_stages(self.db, pipeline, data["stages"])
             # Renamed after the stage plan, which flushes: the pipeline's row is
             # written once, so its version moves on exactly once with any change.
             pipeline.name = name
             flag_modified(pipeline, "name")
-            self.db.flush()
+            self._flush(pipeline, ConcurrentPipelineUpdate)
         self._pipeline_event("pipeline_changed", pipeline)
         self.db.commit()
         return store.pipeline_output(self.db, pipeline)
@@ -385,7 +399,7 @@ class PipelineService(ServiceBase, EventProducer):
             ):
                 row.body = domain.scrubbed_event(row.body)
 
-        record_erasure(session, CustomerFate, envelope["data"], utcnow(), scrub)
+        record_erasure(session, CustomerFate, envelope["data"], scrub)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -472,12 +486,19 @@ class PipelineService(ServiceBase, EventProducer):
 
     def _save(self, deal):
         deal.updated_at = utcnow()
+        self._flush(deal, ConcurrentDealUpdate)
+
+    def _flush(self, row, conflict):
+        """Write `row`'s changes; its version having moved on since it was read is `conflict`."""
+        # Named before the flush: a failed flush expires the row, and the
+        # session it would reload from needs a rollback first.
+        row_id = row.id
         try:
             self.db.flush()
         except StaleDataError:
-            raise ConcurrentDealUpdate(
-                f"Deal {deal.id} changed meanwhile; read it again and retry.",
-                details={"id": deal.id},
+            raise conflict(
+                f"{type(row).__name__} {row_id} changed meanwhile; read it again and retry.",
+                details={"id": row_id},
             ) from None
 
     def _deal_event(self, event_type, deal, stage, data):

@@ -33,6 +33,17 @@ def stages_of(session, pipeline_id, lock=False):
     ).all()
 
 
+def stage_plans(session, pipeline_id):
+    """The pipeline's open stages, in order, as a change would list them to keep them."""
+    return [
+        domain.StagePlan(
+            name=stage.name, probability=domain.probability_of(stage.probability_bp), id=stage.id
+        )
+        for stage in stages_of(session, pipeline_id)
+        if stage.kind == domain.OPEN
+    ]
+
+
 def stage_of(session, deal):
     return session.get(Stage, deal.stage_id)
 

@@ -11,7 +11,7 @@ moment are computed the same way from the facts as they stood then.
 from datetime import timedelta
 
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from crm_common.db import lock_for
 from crm_common.errors import ValidationFailed
@@ -117,10 +117,17 @@ def recompute(session, now):
     """
     lock_for(session, "reports:segments")
     assigned = segments.assign(*inputs(session, now), now)
-    stored = {row.customer_id: row for row in session.scalars(select(CustomerSegment))}
+    stored = {
+        row.customer_id: row
+        for row in session.execute(
+            select(CustomerSegment.customer_id, CustomerSegment.sequence, *_METRIC_COLUMNS)
+        )
+    }
     events, inserts, updates = [], [], []
-    for customer_id, metrics in assigned.iterrows():
-        values = _values(metrics)
+    for customer_id, metrics in zip(
+        assigned.index, assigned[list(METRICS)].itertuples(index=False, name=None), strict=True
+    ):
+        values = _values(dict(zip(METRICS, metrics, strict=True)))
         row = stored.pop(customer_id, None)
         if row is None:
             inserts.append({"customer_id": customer_id, "sequence": 1, "changed_at": now, **values})
@@ -134,13 +141,20 @@ def recompute(session, now):
     # Customers no longer active (merged away) leave their segment.
     for customer_id, row in stored.items():
         events.append(_moved(customer_id, row.sequence + 1, row.segment, None))
-        session.delete(row)
+    if stored:
+        session.execute(
+            delete(CustomerSegment).where(CustomerSegment.customer_id.in_(list(stored)))
+        )
     if inserts:
         session.execute(insert(CustomerSegment), inserts)
     if updates:
         session.execute(update(CustomerSegment), updates)
     session.flush()
     return events
+
+
+METRICS = ("segment", "recency_days", "frequency", "monetary_cents", "engagement")
+_METRIC_COLUMNS = [getattr(CustomerSegment, name) for name in METRICS]
 
 
 def _values(metrics):

@@ -1,6 +1,7 @@
 """The reports service: materialized views fed by other services' events."""
 
 import logging
+import time
 from datetime import timedelta
 from functools import partial
 
@@ -108,6 +109,8 @@ APPLIERS = {
     ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
+# Events applied at once by concurrent handlers share a transaction of at most this many.
+INBOX_BATCH_SIZE = 50
 # How long a rebuild waits for a page of a producer's log, and for the database to come back.
 LOG_PAGE_TIMEOUT_SECONDS = 30
 RETRY_PAUSE_SECONDS = 1
@@ -122,12 +125,23 @@ class CatchUpSchedule(DependencyProvider):
 
 
 class SegmentSchedule(DependencyProvider):
-    """When segments are due: their inputs moved on, or an hour passed (recency ages)."""
+    """When segments are due: their inputs moved on, or an hour passed (recency ages).
+
+    A recompute reads every customer; at size it takes seconds. The next one
+    waits at least RECOMPUTE_SHARE times as long as the last took, so that
+    a steady flow of events leaves most of the time to applying them.
+    """
+
+    RECOMPUTE_SHARE = 10
 
     def setup(self):
         self.interval = self.container.config["CRM_REPORTS_SEGMENT_SECONDS"]
         self.last_run = None
         self.last_inputs = None
+        self.last_seconds = 0.0
+
+    def pause(self):
+        return timedelta(seconds=max(self.interval, self.RECOMPUTE_SHARE * self.last_seconds))
 
     def get_dependency(self, worker_ctx):
         return self
@@ -138,7 +152,7 @@ class ReportsService(ServiceBase, EventProducer):
 
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
-    inbox = Inbox(AppliedEvent)
+    inbox = Inbox(AppliedEvent, batch_size=INBOX_BATCH_SIZE)
     catch_up_schedule = CatchUpSchedule()
     segment_schedule = SegmentSchedule()
     cache = ReportCache()
@@ -255,9 +269,9 @@ class ReportsService(ServiceBase, EventProducer):
     @timer(interval=1)
     def segment_timer(self):
         """Recompute segments when their inputs changed (or hourly), at most every
-        CRM_REPORTS_SEGMENT_SECONDS."""
+        CRM_REPORTS_SEGMENT_SECONDS (longer when a recompute takes long)."""
         schedule, now = self.segment_schedule, utcnow()
-        if schedule.last_run and now - schedule.last_run < timedelta(seconds=schedule.interval):
+        if schedule.last_run and now - schedule.last_run < schedule.pause():
             return
         if rebuild.active_rebuild(self.db) is not None:
             self.db.rollback()
@@ -266,7 +280,9 @@ class ReportsService(ServiceBase, EventProducer):
         stale = schedule.last_run is None or now - schedule.last_run >= segment_view.RECOMPUTE_EVERY
         self.db.rollback()
         if inputs != schedule.last_inputs or stale:
+            started = time.monotonic()
             self.recompute_segments()
+            schedule.last_seconds = time.monotonic() - started
             schedule.last_inputs, schedule.last_run = inputs, now
 
     @rpc
@@ -443,7 +459,7 @@ class ReportsService(ServiceBase, EventProducer):
                         envelopes,
                         lambda envelope: APPLIERS[(producer, envelope["event_type"])][0],
                     )
-                    rebuild.record_page(session, rebuild_id, producer, page, applied)
+                    rebuild.record_page(session, rebuild_id, producer, page, len(applied))
                     session.commit()
                 return
             except RETRYABLE as exc:

@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 import pytest
 
 from gateway.service import GatewayService
@@ -6,6 +8,9 @@ from services.interactions.service import InteractionsService
 from services.pipeline.service import PipelineService
 from services.reports.service import ReportsService
 from tests.support.http import Client
+from tests.support.settings import REDIS_URL
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import free_port
 
 ALL_SERVICES = (CustomersService, PipelineService, InteractionsService, ReportsService)
 
@@ -16,3 +21,14 @@ def client(crm_config, runner_factory):
     runner = runner_factory(crm_config, GatewayService, *ALL_SERVICES)
     runner.start()
     return Client(f"http://{crm_config['CRM_GATEWAY_ADDRESS']}")
+
+
+@pytest.fixture
+def redis_proxy():
+    """The tests' Redis behind a proxy (`.url`): `cut()` takes it away from whoever uses that."""
+    target = urlsplit(REDIS_URL)
+    proxy = TcpProxy(free_port(), target.hostname, target.port or 6379)
+    proxy.start()
+    proxy.url = f"redis://127.0.0.1:{proxy.args[0]}{target.path or '/0'}"
+    yield proxy
+    proxy.cut()

@@ -1,6 +1,8 @@
 """/api/v1/pipelines and /api/v1/deals through the gateway, as a client app uses them."""
 
+import eventlet
 import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.support.http import assert_error, created
 from tests.support.waiting import wait_for
@@ -137,6 +139,53 @@ def test_a_deal_goes_through_the_funnel_and_every_invalid_step_is_422(client, cu
 
     patched = client.patch(url, {"amount": 1750.25, "title": "Difference engine"})
     assert (patched.status_code, patched.json()["amount"]) == (200, "1750.25")
+
+
+def logged_events(crm_config, aggregate_id):
+    with ClusterRpcProxy(crm_config) as rpc:
+        found = rpc.pipeline.events_since(None, 1000)["events"]
+    return [event["event_type"] for event in found if event["aggregate_id"] == aggregate_id]
+
+
+def test_a_patch_that_changes_nothing_is_no_new_version_and_no_event(
+    client, crm_config, customer_id
+):
+    stages = [{"name": "intro", "probability": 0.2}]
+    pipeline = created(client.post("/api/v1/pipelines", {"name": "Partners", "stages": stages}))
+    [intro] = pipeline["stages"][:1]
+    path = f"/api/v1/pipelines/{pipeline['id']}"
+    same_stages = [{"id": intro["id"], "name": "Intro", "probability": "0.20"}]
+    for body in ({}, {"name": "Partners"}, {"name": "Partners", "stages": same_stages}):
+        response = client.patch(path, body)
+        assert (response.status_code, response.json()) == (200, pipeline), body
+
+    deal = create_deal(client, customer_id, expected_close_date="2027-02-28")
+    url = f"/api/v1/deals/{deal['id']}"
+    same = {"title": "Analytical engine", "amount": 1500, "currency": "gbp", "owner": "admin"}
+    for body in ({}, same, {"expected_close_date": "2027-02-28", "customer_id": customer_id}):
+        response = client.patch(url, body)
+        assert (response.status_code, response.json()) == (200, deal), body
+
+    assert logged_events(crm_config, pipeline["id"]) == ["pipeline_created"]
+    assert logged_events(crm_config, deal["id"]) == ["deal_created"]
+
+
+@pytest.mark.parametrize("db_kind", ["postgres"])
+def test_changes_of_one_pipeline_at_once_take_turns_never_a_500(client, db_kind):
+    stages = [{"name": "intro", "probability": 0.2}]
+    pipeline = created(client.post("/api/v1/pipelines", {"name": "Partners", "stages": stages}))
+    [intro] = pipeline["stages"][:1]
+    path = f"/api/v1/pipelines/{pipeline['id']}"
+
+    def change(percent):
+        plan = [{"id": intro["id"], "name": "intro", "probability": f"0.{percent}"}]
+        return client.patch(path, {"stages": plan})
+
+    answers = list(eventlet.GreenPool().imap(change, range(30, 36)))
+    assert {answer.status_code for answer in answers} <= {200, 409}, [a.text for a in answers]
+    versions = sorted(answer.json()["version"] for answer in answers if answer.ok)
+    assert versions == list(range(2, 2 + len(versions)))
+    assert client.get(path).json()["version"] == 1 + len(versions)
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def test_the_docs_page_needs_no_token_and_nothing_from_elsewhere(client):
 
 
 def test_a_file_not_of_the_page_is_a_404(client):
-    for name in ("swagger-ui.js.map", "index.html", "..%2F..%2Fpyproject.toml"):
+    for name in ("swagger-ui/swagger-ui.js.map", "swagger-ui/index.html", "..%2Fpyproject.toml"):
         assert_error(client.get(f"/docs/{name}", auth=False), 404, "NOT_FOUND")
 
 

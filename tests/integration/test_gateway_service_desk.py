@@ -2,9 +2,7 @@
 answers cached in Redis, and still given when Redis is away."""
 
 import json
-from urllib.parse import urlsplit
 
-import pytest
 import redis
 
 from gateway.service import GatewayService
@@ -14,28 +12,13 @@ from services.pipeline.service import PipelineService
 from services.reports.service import ReportsService
 from tests.support.http import Client, assert_error, created
 from tests.support.settings import REDIS_URL
-from tests.support.tcp_proxy import TcpProxy
-from tests.support.waiting import free_port, wait_for
+from tests.support.tickets import handled_ticket
+from tests.support.waiting import wait_for
 
 
 def ok(response):
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def handled_ticket(client, customer, agent, score=None, channel="email", resolve=True):
-    ticket = created(
-        client.post(
-            "/api/v1/tickets", {"customer_id": customer, "subject": "Help", "channel": channel}
-        )
-    )["id"]
-    ok(client.post(f"/api/v1/tickets/{ticket}/assign", {"assignee": agent}))
-    ok(client.post(f"/api/v1/tickets/{ticket}/respond", {}))
-    if resolve:
-        ok(client.post(f"/api/v1/tickets/{ticket}/resolve", {}))
-    if score is not None:
-        created(client.post(f"/api/v1/tickets/{ticket}/satisfaction", {"score": score}))
-    return ticket
 
 
 def test_satisfaction_and_service_reports_follow_the_tickets(client):
@@ -102,16 +85,6 @@ def test_report_queries_are_validated(client):
     viewer = client.as_role("viewer")
     assert ok(viewer.get("/api/v1/reports/service"))["opened"] == 0
     assert_error(client.get("/api/v1/reports/service", auth=False), 401, "UNAUTHORIZED")
-
-
-@pytest.fixture
-def redis_proxy():
-    target = urlsplit(REDIS_URL)
-    proxy = TcpProxy(free_port(), target.hostname, target.port or 6379)
-    proxy.start()
-    proxy.url = f"redis://127.0.0.1:{proxy.args[0]}{target.path or '/0'}"
-    yield proxy
-    proxy.cut()
 
 
 def cached_answers(config, report):

@@ -114,6 +114,8 @@ def test_a_complaint_becomes_a_ticket_whose_story_reaches_the_broker(start, rpc,
             return len(received) == 7
 
         wait_for(drained, message="the ticket's events on the broker")
+    # The broker keeps no order between publishes; `sequence` orders a ticket's story.
+    received.sort(key=lambda body: (body["aggregate_id"] == ticket_id, body["sequence"]))
     assert [body["event_type"] for body in received] == [
         "feedback_received",
         "ticket_opened",

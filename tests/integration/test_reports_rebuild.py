@@ -28,17 +28,17 @@ def ok(response):
 
 
 def snapshot(client):
-    """Every report without its freshness; None while one cannot answer yet (the funnel
-    before its pipeline's first event)."""
-    answers = {}
+    """Every report, and the freshness of each; None while one cannot answer yet (the
+    funnel before its pipeline's first event)."""
+    answers, freshness = {}, {}
     for report in REPORTS:
         response = client.get(f"/api/v1/reports/{report}")
         if response.status_code != 200:
             return None
-        answers[report] = {
-            key: value for key, value in response.json().items() if key not in VOLATILE
-        }
-    return answers
+        answer = response.json()
+        answers[report] = {key: value for key, value in answer.items() if key not in VOLATILE}
+        freshness[report] = answer["as_of"]
+    return answers, freshness
 
 
 def activity(client, number):
@@ -93,7 +93,12 @@ def settled(client, customers):
         before = snapshot(client)
         time.sleep(SEGMENTS_SETTLE_SECONDS)
         after = snapshot(client)
-        return after if after is not None and complete(after) and after == before else None
+        if before is None or after is None or after[0] != before[0] or not complete(after[0]):
+            return None
+        answers, freshness = after
+        # Segments computed after the newest event of their inputs (won deals, interactions).
+        inputs = max(freshness["sales"], freshness["customers"])
+        return answers if freshness["segments"] > inputs else None
 
     return wait_for(still, timeout=40, message=f"{customers} customers' activity in the views")
 

@@ -1,4 +1,4 @@
-"""Fakes for unit tests: a broker that records or refuses, an outbox bound without a container."""
+"""Fakes for tests: a broker that records or refuses, an outbox without a container, a clock."""
 
 from datetime import timedelta
 from types import SimpleNamespace
@@ -42,3 +42,13 @@ def bound_outbox(model, catalog, database, service_name="customers", grace_secon
     outbox.exchange = None
     outbox.relay_grace = timedelta(seconds=grace_seconds)
     return outbox
+
+
+class FakeClock:
+    """A clock in seconds (like time.time) that moves only when a test sets `now`."""
+
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now

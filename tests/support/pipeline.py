@@ -5,6 +5,7 @@ they need row locks and concurrent transactions.
 """
 
 from nameko.testing.services import worker_factory
+from sqlalchemy import select
 
 from crm_common import migrations
 from crm_common.config import from_env
@@ -50,6 +51,18 @@ class PipelineWorkers:
             customers=self.customers,
             config=from_env({"CRM_RPC_TIMEOUT": "0.2"}),
         )
+
+    def events(self, aggregate_id):
+        """(event_type, sequence) of the aggregate's events in the log, oldest first."""
+        with self.database.session() as session:
+            return [
+                (row.event_type, row.sequence)
+                for row in session.scalars(
+                    select(OutboxEvent)
+                    .where(OutboxEvent.aggregate_id == aggregate_id)
+                    .order_by(OutboxEvent.id)
+                )
+            ]
 
     def close(self):
         for session in self.sessions:

@@ -4,7 +4,9 @@ The suite uses the real RabbitMQ (each test in its own throwaway vhost,
 created through the management API), PostgreSQL (a fresh database per test)
 and Redis. On a machine where RabbitMQ runs without its management plugin,
 this enables it (that needs the rabbitmq-plugins command and the rights to
-use it).
+use it). The dashboard's browser test drives Debian's Chromium: when it is
+missing, this installs it with apt-get (as root, without asking anything);
+where that cannot be done, the browser test is skipped and this says why.
 """
 
 import os
@@ -19,9 +21,11 @@ from kombu import Connection
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from tests.support.browser import chromium_path
 from tests.support.settings import AMQP_URI, PG_URL, RABBIT_API_URI, REDIS_URL
 
 WAIT_SECONDS = 60
+APT_SECONDS = 900
 
 
 def main():
@@ -30,6 +34,9 @@ def main():
     ]
     for problem in problems:
         print(f"tests need: {problem}", file=sys.stderr)
+    missing_browser = check_browser()
+    if missing_browser:
+        print(f"the dashboard's browser test will be skipped: {missing_browser}", file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -83,6 +90,45 @@ def check_redis():
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5).ping()
     except redis.RedisError as exc:
         return f"Redis at {REDIS_URL} ({exc}); start it or set CRM_TEST_REDIS_URL"
+    return None
+
+
+def check_browser():
+    """Install Debian's chromium when it is missing and this may; None once it is there."""
+    if chromium_path():
+        return None
+    if shutil.which("apt-get") is None:
+        return "no chromium, and no apt-get to install it with; set CRM_TEST_CHROMIUM"
+    if os.geteuid() != 0:
+        return "no chromium; install it (apt-get install chromium) or set CRM_TEST_CHROMIUM"
+    print("installing Debian's chromium for the dashboard's browser test", flush=True)
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    failure = apt(install)
+    if failure:  # the package lists may be missing or stale: refresh them once
+        failure = apt(["apt-get", "update", "-q"]) or apt(install)
+    if failure:
+        return f"apt-get could not install chromium ({failure})"
+    return None if chromium_path() else "apt-get installed chromium, but no chromium is on PATH"
+
+
+def apt(command):
+    """Run an apt-get command with no one to answer it; its complaint, or None."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Another apt run may hold the lock for a while: wait for it rather than fail.
+    command = [command[0], "-o", "DPkg::Lock::Timeout=120", *command[1:]]
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=APT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        return f"{' '.join(command)} took more than {APT_SECONDS} s"
+    if done.returncode != 0:
+        return (done.stderr.strip() or done.stdout.strip())[-500:]
     return None
 
 

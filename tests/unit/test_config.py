@@ -47,3 +47,21 @@ def test_the_gateway_process_gets_its_own_worker_pool():
     config = from_env({"CRM_MAX_WORKERS": "10", "CRM_GATEWAY_MAX_WORKERS": "200"})
     assert for_process(config, "gateway")["max_workers"] == 200
     assert for_process(config, "customers")["max_workers"] == 10
+
+
+def test_the_gateway_keeps_answers_a_day_and_limits_600_requests_a_minute_by_default():
+    config = from_env({})
+    assert config["CRM_IDEMPOTENCY_TTL_SECONDS"] == 86400
+    assert config["CRM_RATE_LIMIT_PER_MINUTE"] == 600
+
+
+@pytest.mark.parametrize("key", ["CRM_RATE_LIMIT_PER_MINUTE", "CRM_REPORTS_CACHE_SECONDS"])
+def test_zero_turns_a_limit_or_a_cache_off_but_below_zero_is_refused(key):
+    assert from_env({key: "0"})[key] == 0
+    with pytest.raises(ConfigError, match=f"{key} must be zero or more"):
+        from_env({key: "-1"})
+
+
+def test_answers_are_kept_for_some_time():
+    with pytest.raises(ConfigError, match="CRM_IDEMPOTENCY_TTL_SECONDS"):
+        from_env({"CRM_IDEMPOTENCY_TTL_SECONDS": "0"})

@@ -82,10 +82,12 @@ def test_chained_merges_end_at_the_last_survivor_in_either_order(session, order)
 
 def test_an_erasure_scrubs_records_and_refuses_new_ones(session):
     session.add(Note(id="n1", customer_id="a", text="called about her divorce"))
-    record_erasure(session, Fate, {"customer_id": "a"}, utcnow(), scrub)
-    record_erasure(session, Fate, {"customer_id": "a"}, utcnow(), scrub)
+    erased_at = utcnow()
+    record_erasure(session, Fate, {"customer_id": "a", "erased_at": erased_at}, scrub)
+    record_erasure(session, Fate, {"customer_id": "a", "erased_at": erased_at}, scrub)
     session.commit()
     assert session.get(Note, "n1").text is None
+    assert session.get(Fate, "a").erased_at == erased_at
     with pytest.raises(UnknownCustomer):
         current_customer(session, Fate, "a")
 

@@ -46,7 +46,7 @@ ROUTER = router()
 
 def served_by(path, method, operation):
     """The entrypoint the gateway routes the documented path to (its parameters filled in)."""
-    for parameter in operation.get("parameters", []):
+    for parameter in map(resolve, operation.get("parameters", [])):
         if parameter["in"] == "path":
             sample = str(uuid.uuid4()) if parameter["schema"].get("format") == "uuid" else "x"
             path = path.replace(f"{{{parameter['name']}}}", sample)
@@ -88,10 +88,13 @@ def test_each_operation_says_what_its_endpoint_reads_and_answers(operation):
     assert found["summary"] and found["tags"]
     assert found["operationId"].startswith(route.name)
 
-    in_path = {p["name"] for p in found["parameters"] if p["in"] == "path"}
+    parameters = [resolve(parameter) for parameter in found["parameters"]]
+    in_path = {p["name"] for p in parameters if p["in"] == "path"}
     assert in_path == {name for _, name in route.path_parameters}
-    in_query = {p["name"]: p["required"] for p in found["parameters"] if p["in"] == "query"}
+    in_query = {p["name"]: p["required"] for p in parameters if p["in"] == "query"}
     assert in_query == fields_of(described.get("query"))
+    in_header = {p["name"] for p in parameters if p["in"] == "header"}
+    assert in_header == ({"Idempotency-Key"} if route.keyed else set())
 
     body = described.get("body")
     if body is None:
@@ -156,6 +159,21 @@ def test_each_report_as_csv_has_its_own_filters():
     assert "pipeline_id" not in {p["name"] for p in sales["parameters"]}
 
 
+def test_posts_of_the_client_api_take_an_idempotency_key_but_issuing_a_token():
+    keyed = {
+        operation["operationId"]
+        for path, method, operation in OPERATIONS
+        if {"$ref": "#/components/parameters/Idempotency-Key"} in operation["parameters"]
+    }
+    assert {"create_customer", "create_deal", "open_ticket", "import_customers"} <= keyed
+    assert "issue_token" not in keyed
+    assert all(
+        DOCUMENT["paths"][path][method.lower()]["operationId"] not in keyed
+        for path, method, _ in OPERATIONS
+        if method != "POST"
+    )
+
+
 def test_import_takes_a_csv_file():
     body = DOCUMENT["paths"]["/api/v1/customers/import"]["post"]["requestBody"]
     assert body["content"].keys() == {"text/csv", "multipart/form-data"}
@@ -163,6 +181,13 @@ def test_import_takes_a_csv_file():
 
 def component(schema):
     return COMPONENTS["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+
+
+def resolve(item):
+    if "$ref" not in item:
+        return item
+    *_, kind, name = item["$ref"].split("/")
+    return COMPONENTS[kind][name]
 
 
 def fields_of(schema):

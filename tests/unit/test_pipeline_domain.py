@@ -120,6 +120,25 @@ def test_changes_lists_only_the_fields_that_differ():
     assert domain.changes(before, {"title": "A", "amount": "2.00"}) == {"amount": ["1.00", "2.00"]}
 
 
+DUE = domain.StagePlan("due", domain.probability_of(5000), "s-1")
+
+
+@pytest.mark.parametrize(
+    ("name", "plans", "changes"),
+    [
+        (None, None, False),
+        ("Renewals", None, False),
+        (None, [domain.StagePlan("due", Decimal("0.50"), "s-1")], False),
+        ("Renewals 2027", None, True),
+        (None, [domain.StagePlan("due", Decimal("0.5"))], True),  # a new stage of that name
+        (None, [domain.StagePlan("due", Decimal("0.6"), "s-1")], True),
+        (None, [DUE, domain.StagePlan("quoted", Decimal("0.7"))], True),
+    ],
+)
+def test_a_pipeline_change_changes_it_only_if_something_differs(name, plans, changes):
+    assert domain.changes_pipeline("Renewals", [DUE], name, plans) is changes
+
+
 def test_erasure_scrubs_free_text_from_a_logged_event():
     body = {
         "event_type": "deal_lost",

@@ -1,10 +1,12 @@
 """The pipeline service's entrypoints on a real SQLite file, with the customers service faked."""
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select
 
 from services.pipeline.exceptions import NotDealOwner, PipelineNameTaken
-from services.pipeline.models import AppliedEvent, OutboxEvent
+from services.pipeline.models import AppliedEvent, CustomerFate
 from tests.support.pipeline import PipelineWorkers, customer_event
 
 STAGES = [{"name": "due", "probability": "0.5"}]
@@ -15,18 +17,6 @@ def workers(tmp_path):
     workers = PipelineWorkers(f"sqlite:///{tmp_path}/pipeline.db")
     yield workers
     workers.close()
-
-
-def events(workers, aggregate_id):
-    with workers.database.session() as session:
-        return [
-            (row.event_type, row.sequence)
-            for row in session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.aggregate_id == aggregate_id)
-                .order_by(OutboxEvent.id)
-            )
-        ]
 
 
 @pytest.fixture
@@ -52,7 +42,7 @@ def test_renaming_to_a_taken_name_is_a_conflict_naming_it_and_changes_nothing(
     assert caught.value.details == {"name": "Partners"}
     assert list(caught.value.fields) == ["name"]
     assert workers().get_pipeline(renewals["id"]) == renewals
-    assert events(workers, renewals["id"]) == [("pipeline_created", 1)]
+    assert workers.events(renewals["id"]) == [("pipeline_created", 1)]
 
 
 @pytest.mark.parametrize(
@@ -61,7 +51,7 @@ def test_renaming_to_a_taken_name_is_a_conflict_naming_it_and_changes_nothing(
         {"name": "Renewals 2027"},
         {"stages": [{"name": "quoted", "probability": "0.7"}]},
         {"name": "Renewals 2027", "stages": [{"name": "quoted", "probability": "0.7"}]},
-        {"name": "Renewals"},  # the same name: still a change of the pipeline
+        {"name": "Renewals", "stages": [{"name": "quoted", "probability": "0.7"}]},
     ],
 )
 def test_a_change_moves_the_version_on_exactly_once(workers, renewals, change):
@@ -69,10 +59,54 @@ def test_a_change_moves_the_version_on_exactly_once(workers, renewals, change):
     assert changed["version"] == renewals["version"] + 1
     assert changed["name"] == change.get("name", "Renewals")
     assert workers().get_pipeline(renewals["id"]) == changed
-    assert events(workers, renewals["id"]) == [
+    assert workers.events(renewals["id"]) == [
         ("pipeline_created", 1),
         ("pipeline_changed", changed["version"]),
     ]
+
+
+def same_stages(pipeline, **changed):
+    """The pipeline's open stages as a change lists them, with `changed` fields in the first."""
+    plans = [
+        {"id": stage["id"], "name": stage["name"], "probability": str(stage["probability"])}
+        for stage in pipeline["stages"]
+        if stage["kind"] == "open"
+    ]
+    plans[0].update(changed)
+    return plans
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda pipeline: {},
+        lambda pipeline: {"name": "Renewals"},
+        lambda pipeline: {"stages": same_stages(pipeline)},
+        lambda pipeline: {"stages": same_stages(pipeline, name="Due", probability="0.50")},
+        lambda pipeline: {"name": "Renewals", "stages": same_stages(pipeline)},
+    ],
+    ids=["empty", "same name", "same stages", "same stages written otherwise", "both same"],
+)
+def test_a_change_that_changes_nothing_answers_the_pipeline_as_it_is(workers, renewals, change):
+    assert workers().update_pipeline(renewals["id"], change(renewals)) == renewals
+    assert workers.events(renewals["id"]) == [("pipeline_created", 1)]
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [
+        # The same name without the id: a new stage in place of the old one.
+        lambda pipeline: [{"name": "due", "probability": "0.5"}],
+        lambda pipeline: same_stages(pipeline, probability="0.6"),
+        lambda pipeline: same_stages(pipeline, name="overdue"),
+        lambda pipeline: [*same_stages(pipeline), {"name": "quoted", "probability": "0.7"}],
+    ],
+    ids=["same name, no id", "probability", "name", "one more"],
+)
+def test_any_difference_in_the_stages_is_a_change(workers, renewals, stages):
+    changed = workers().update_pipeline(renewals["id"], {"stages": stages(renewals)})
+    assert changed["version"] == renewals["version"] + 1
+    assert workers.events(renewals["id"])[-1] == ("pipeline_changed", changed["version"])
 
 
 def test_creating_with_a_taken_name_is_a_conflict_naming_it(workers, renewals):
@@ -115,6 +149,19 @@ def test_a_caller_without_a_full_actor_changes_no_one_elses_deal(workers, sams_d
 def test_a_caller_that_is_no_one_creates_no_deal(workers, actor):
     with pytest.raises(NotDealOwner):
         workers().create_deal(DEAL, actor)
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {},
+        {"title": "Engine", "amount": "10.00", "currency": "eur"},
+        {"owner": "sam", "expected_close_date": None, "customer_id": CUSTOMER},
+    ],
+)
+def test_a_deal_update_that_changes_nothing_answers_the_deal_as_it_is(workers, sams_deal, patch):
+    assert workers().update_deal(sams_deal["id"], patch, MANAGER) == sams_deal
+    assert workers.events(sams_deal["id"]) == [("deal_created", 1)]
 
 
 def test_the_owner_saying_only_who_it_is_still_changes_its_deal(workers, sams_deal):
@@ -160,6 +207,15 @@ def test_customer_events_with_fields_the_pipeline_does_not_read_apply(workers):
     workers().apply_customer_erased(customer_event("customer_erased", CUSTOMER, erased, 3))
     assert workers().get_deal(deal["id"])["title"] == "(erased)"
     assert sorted(applied_events(workers)) == ["customer_erased", "customer_merged"]
+
+
+def test_an_erasure_is_recorded_at_the_moment_the_customers_service_erased(workers):
+    erased = {"customer_id": CUSTOMER, "erased_at": "2026-03-02T09:00:00+00:00"}
+    # Delivered a while later, as an event waiting in its queue would be.
+    workers().apply_customer_erased(customer_event("customer_erased", CUSTOMER, erased))
+    with workers.database.session() as session:
+        fate = session.get(CustomerFate, CUSTOMER)
+    assert fate.erased_at == datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def test_deals_listed_by_a_merged_customer_are_the_survivors(workers):
