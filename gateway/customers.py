@@ -6,8 +6,9 @@ import uuid
 from werkzeug.wrappers import Response
 
 from crm_common.validation import unstorable_path
-from gateway import schemas
+from gateway import answers, schemas
 from gateway.http import ApiError, api, read_json, read_query, read_upload
+from gateway.openapi import CSV, CSV_UPLOAD
 from gateway.timeline import timeline_page
 
 BASE = "/api/v1/customers"
@@ -17,20 +18,39 @@ MAX_MAPPED_COLUMNS = 200
 class CustomerEndpoints:
     """Mixed into the gateway service: `self.rpc` and `self.authenticate` come from it."""
 
-    @api("POST", BASE)
+    @api(
+        "POST",
+        BASE,
+        query=schemas.CreateOptions,
+        body=schemas.CustomerCreate,
+        answers={201: answers.Customer},
+        location=True,
+        errors=(409,),
+    )
     def create_customer(self, request):
+        """Create a customer.
+
+        A likely duplicate of an existing customer (same email or phone, or a similar
+        name in the same company) is a 409 naming it (`existing_id`, `score`, `matched`),
+        unless `allow_duplicate=true`.
+        """
         self.authenticate(request, "customers:write")
         options = read_query(request, schemas.CreateOptions())
         payload = read_json(request, schemas.CustomerCreate())
         customer = self.rpc("customers", "create_customer", payload, options["allow_duplicate"])
         return 201, customer, {"Location": f"{BASE}/{customer['id']}"}
 
-    @api("GET", BASE)
+    @api("GET", BASE, query=schemas.CustomerList, answers={200: answers.CustomerPage})
     def list_customers(self, request):
+        """Customers, oldest first; search with `q`, filter by tag, owner, status, segment.
+
+        `q` finds customers whose name, company, email or phone has a word beginning
+        with each word of the query, ignoring case and accents.
+        """
         self.authenticate(request, "customers:read")
         return self.rpc("customers", "list_customers", read_query(request, schemas.CustomerList()))
 
-    @api("GET", f"{BASE}/export")
+    @api("GET", f"{BASE}/export", query=schemas.CustomerFilters, answers={200: CSV})
     def export_customers(self, request):
         """The (filtered) list as CSV, every match."""
         self.authenticate(request, "customers:export")
@@ -44,9 +64,22 @@ class CustomerEndpoints:
             headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
         )
 
-    @api("POST", f"{BASE}/import", max_body="CRM_MAX_IMPORT_BYTES")
+    @api(
+        "POST",
+        f"{BASE}/import",
+        max_body="CRM_MAX_IMPORT_BYTES",
+        query=schemas.ImportOptions,
+        body=CSV_UPLOAD,
+        answers={200: answers.ImportResult},
+    )
     def import_customers(self, request):
-        """A CSV file as the body (text/csv) or as the form field `file` (multipart/form-data)."""
+        """Import customers from a CSV file: the body (text/csv) or the form field `file`.
+
+        Columns map to fields by name (`attributes.<key>` for an attribute), or by
+        `mapping`. A row with a known email updates that customer; a likely duplicate
+        is reported, not created, unless `allow_duplicates=true`; an invalid row is
+        reported with its line number. One bad row never costs the good ones.
+        """
         self.authenticate(request, "customers:write")
         options = read_query(request, schemas.ImportOptions())
         if request.mimetype not in (
@@ -77,18 +110,32 @@ class CustomerEndpoints:
             timeout=self.config["CRM_IMPORT_TIMEOUT"],
         )
 
-    @api("GET", f"{BASE}/duplicates")
+    @api("GET", f"{BASE}/duplicates", query=schemas.Page, answers={200: answers.DuplicatePage})
     def find_duplicates(self, request):
+        """Likely duplicate pairs among the customers, with a score and the fields that matched."""
         self.authenticate(request, "customers:read")
         return self.rpc("customers", "find_duplicates", read_query(request, schemas.Page()))
 
-    @api("GET", f"{BASE}/<string:customer_id>")
+    @api("GET", f"{BASE}/<id:customer_id>", answers={200: answers.Customer})
     def get_customer(self, request, customer_id):
+        """One customer; the id of a merged customer answers with its survivor."""
         self.authenticate(request, "customers:read")
         return self.rpc("customers", "get_customer", canonical_id(customer_id, "customer"))
 
-    @api("PATCH", f"{BASE}/<string:customer_id>")
+    @api(
+        "PATCH",
+        f"{BASE}/<id:customer_id>",
+        query=schemas.CreateOptions,
+        body=schemas.CustomerPatch,
+        answers={200: answers.Customer},
+        errors=(409, 422),
+    )
     def update_customer(self, request, customer_id):
+        """Change the fields sent; `attributes` is replaced whole.
+
+        409 on a likely duplicate unless `allow_duplicate=true`; 422 for a merged or
+        erased customer.
+        """
         self.authenticate(request, "customers:write")
         options = read_query(request, schemas.CreateOptions())
         payload = read_json(request, schemas.CustomerPatch())
@@ -100,19 +147,28 @@ class CustomerEndpoints:
             options["allow_duplicate"],
         )
 
-    @api("DELETE", f"{BASE}/<string:customer_id>")
+    @api("DELETE", f"{BASE}/<id:customer_id>", answers={200: answers.Customer}, errors=(422,))
     def erase_customer(self, request, customer_id):
-        """GDPR erasure: the record stays, anonymous, for the reports."""
+        """GDPR erasure: the record stays, anonymous, for the reports.
+
+        Personal fields go, here and in the customers event log; `customer_erased` tells
+        the other services to erase theirs.
+        """
         self.authenticate(request, "customers:admin")
         return self.rpc("customers", "erase_customer", canonical_id(customer_id, "customer"))
 
-    @api("GET", f"{BASE}/<string:customer_id>/data")
+    @api("GET", f"{BASE}/<id:customer_id>/data", answers={200: answers.CustomerData})
     def customer_data(self, request, customer_id):
         """Everything held about one customer (GDPR access request)."""
         self.authenticate(request, "customers:admin")
         return self.rpc("customers", "customer_data", canonical_id(customer_id, "customer"))
 
-    @api("GET", f"{BASE}/<string:customer_id>/timeline")
+    @api(
+        "GET",
+        f"{BASE}/<id:customer_id>/timeline",
+        query=schemas.Page,
+        answers={200: answers.TimelinePage},
+    )
     def customer_timeline(self, request, customer_id):
         """Deals, interactions, feedback, tickets and satisfaction of one customer, newest first.
 
@@ -123,8 +179,19 @@ class CustomerEndpoints:
         customer = self.rpc("customers", "get_customer", canonical_id(customer_id, "customer"))
         return timeline_page(self, customer["id"], params["limit"], params.get("cursor"))
 
-    @api("POST", f"{BASE}/<string:customer_id>/merge")
+    @api(
+        "POST",
+        f"{BASE}/<id:customer_id>/merge",
+        body=schemas.MergeBody,
+        answers={200: answers.MergedCustomer},
+        errors=(409, 422),
+    )
     def merge_customers(self, request, customer_id):
+        """Merge the customers `merge_ids` into this one, which keeps its id.
+
+        Its empty fields are filled from the merged ones in the order given, tags are
+        united, attributes it lacks are added. The merged ids keep resolving to it.
+        """
         principal = self.authenticate(request, "customers:admin")
         body = read_json(request, schemas.MergeBody())
         payload = {"merge_ids": [str(merge_id) for merge_id in body["merge_ids"]]}

@@ -8,6 +8,7 @@ served from here, so the page needs nothing but the gateway.
 
 from pathlib import Path
 
+from gateway import openapi
 from gateway.http import api
 from gateway.static_files import StaticFiles
 
@@ -30,12 +31,12 @@ FILES = StaticFiles(FOLDER, mapped=LIBRARIES, page_headers=PAGE_HEADERS)
 class DashboardEndpoints:
     """Mixed into the gateway service."""
 
-    @api("GET", "/dashboard")
+    @api("GET", "/dashboard", answers=openapi.PAGE)
     def dashboard(self, request):
         """The dashboard page."""
         return FILES.response(request, "index.html")
 
-    @api("GET", "/dashboard/<path:name>")
+    @api("GET", "/dashboard/<path:name>", answers=openapi.PAGE_FILE)
     def dashboard_file(self, request, name):
         """A script, style sheet or library of the dashboard page."""
         return FILES.response(request, name)

@@ -19,12 +19,15 @@ import re
 import socket
 import time
 import uuid
+from http import HTTPStatus
 
 import eventlet
+from eventlet import wsgi
 from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, Map
 from werkzeug.wrappers import Request, Response
 
 from crm_common.validation import UNSTORABLE, unstorable_path
@@ -40,6 +43,7 @@ ERROR_CODES = {
     408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "INVALID_TRANSITION",
     429: "RATE_LIMITED",
@@ -145,9 +149,25 @@ class ApiWsgiApp(WsgiApp):
         return response(environ, start_response)
 
 
+class IdConverter(BaseConverter):
+    """`<id:name>` in a route: a record's id, a UUID in any spelling (upper case, braces,
+    no hyphens). A word is no id: PATCH /customers/export is a 405, not a customer."""
+
+    regex = r"\{?[0-9A-Fa-f-]+\}?"
+
+
 class ApiWebServer(WebServer):
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
+
+    def make_url_map(self):
+        # Nameko's, with the `id` converter: a map knows its converters before its rules.
+        url_map = Map(converters={"id": IdConverter})
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            url_map.add(rule)
+        return url_map
 
     def get_wsgi_server(self, sock, wsgi_app, **kwargs):
         # Answers leave in more than one write (headers, body); without this,
@@ -163,6 +183,23 @@ class ApiWebServer(WebServer):
         return {"request_id": request_id(request)}
 
 
+def bare_error(status, message):
+    """A whole HTTP/1.0 answer in the error shape, for the server to write on its own."""
+    body = json.dumps({"error": {"code": ERROR_CODES[status], "message": message}}).encode()
+    head = (
+        f"HTTP/1.0 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+# eventlet answers a request line longer than its limit itself, before any app sees
+# the request (with an empty body): that answer has the API's error shape too.
+wsgi.RESPONSE_414 = bare_error(
+    414, f"The request line (method, path, query) is longer than {wsgi.MAX_REQUEST_LINE} bytes."
+)
+
+
 class ApiHandler(HttpRequestHandler):
     server = ApiWebServer()
 
@@ -172,7 +209,7 @@ class ApiHandler(HttpRequestHandler):
         return ApiError(503, "The gateway cannot take requests right now.").response()
 
 
-def api(method, url, max_body="CRM_MAX_BODY_BYTES", idempotency_key=True):
+def api(method, url, max_body="CRM_MAX_BODY_BYTES", idempotency_key=True, **described):
     """Declare an HTTP endpoint of the gateway (see the module docstring).
 
     `max_body` names the setting that caps the request body's size. Every
@@ -180,6 +217,9 @@ def api(method, url, max_body="CRM_MAX_BODY_BYTES", idempotency_key=True):
     first (who is calling, how often, was it answered before), which calls
     `respond()` for the endpoint's own answer. A POST takes an Idempotency-Key
     unless `idempotency_key=False` (its answer must not be kept for replays).
+    `described` is what /openapi.json tells of the endpoint beside its method,
+    path and docstring: the schemas it reads and answers with (the keywords are
+    in gateway/openapi.py).
     """
     keyed = idempotency_key and method == "POST"
 
@@ -197,6 +237,8 @@ def api(method, url, max_body="CRM_MAX_BODY_BYTES", idempotency_key=True):
 
             return finish(request, answer(request, admit), started)
 
+        endpoint.described = described
+        endpoint.idempotency_key = keyed
         return ApiHandler.decorator(method, url)(endpoint)
 
     return decorate

@@ -54,12 +54,22 @@ class MergeBody(StrictSchema):
 
 
 class Page(StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(validate=validate.Length(min=1, max=512))
+    limit = fields.Integer(
+        load_default=50,
+        validate=validate.Range(min=1, max=500),
+        metadata={"description": "How many items at most."},
+    )
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=512),
+        metadata={"description": "The `next_cursor` of the page before."},
+    )
 
 
 class CustomerFilters(StrictSchema):
-    q = fields.String(validate=validate.Length(min=1, max=200))
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Words that begin words of the name, company, email or phone."},
+    )
     tag = fields.String(validate=validate.Length(min=1, max=50))
     status = fields.String(validate=validate.OneOf(CUSTOMER_STATUSES))
     owner = fields.String(validate=validate.Length(min=1, max=100))
@@ -88,8 +98,15 @@ DEAL_STATUSES = ("open", "won", "lost")
 class Amount(fields.Decimal):
     """Money as decimal text ("1234.50") or a JSON number, never true/false; sent on as text."""
 
+    # What /openapi.json says: the text form, within the pipeline service's limits.
+    DESCRIBED = {
+        "type": "string",
+        "pattern": r"^\d{1,13}(\.\d{1,2})?$",
+        "description": 'Decimal text, at most two places ("1234.50"); a JSON number is taken too.',
+    }
+
     def __init__(self, **kwargs):
-        super().__init__(as_string=True, allow_nan=False, **kwargs)
+        super().__init__(as_string=True, allow_nan=False, metadata=self.DESCRIBED, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
@@ -259,8 +276,10 @@ class Moment(UtcMoment):
 class Period(StrictSchema):
     """First and last day (inclusive, UTC) of what a report counts."""
 
-    from_ = fields.Date(data_key="from", attribute="from")
-    to = fields.Date()
+    from_ = fields.Date(
+        data_key="from", attribute="from", metadata={"description": "The first day counted."}
+    )
+    to = fields.Date(metadata={"description": "The last day counted."})
 
 
 class FunnelReportQuery(Period):
@@ -268,8 +287,7 @@ class FunnelReportQuery(Period):
 
     pipeline_id = fields.UUID()
     owner = fields.String(validate=validate.Length(min=1, max=100))
-    # The funnel as it stood at this moment.
-    as_of = Moment()
+    as_of = Moment(metadata={"description": "The funnel as it stood at this moment."})
 
 
 class SatisfactionReportQuery(Period):
@@ -278,8 +296,7 @@ class SatisfactionReportQuery(Period):
     group_by = fields.String(validate=validate.OneOf(("agent", "month", "channel")))
     agent = fields.String(validate=validate.Length(min=1, max=100))
     channel = fields.String(validate=validate.OneOf(TICKET_CHANNELS))
-    # The answers recorded by this moment.
-    as_of = Moment()
+    as_of = Moment(metadata={"description": "Count the answers recorded by this moment."})
 
 
 class ServiceReportQuery(Period):
@@ -291,7 +308,7 @@ class ServiceReportQuery(Period):
 
 
 class SegmentsReportQuery(StrictSchema):
-    as_of = Moment()
+    as_of = Moment(metadata={"description": "The segments as they would have been then."})
 
 
 class SegmentMembersQuery(StrictSchema):

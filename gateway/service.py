@@ -6,10 +6,12 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
+from gateway import answers
 from gateway.auth import TokenStore, bearer_token, check_admin_token, identify, permit, token_digest
 from gateway.customers import CustomerEndpoints
 from gateway.dashboard import DashboardEndpoints
 from gateway.deals import DealEndpoints
+from gateway.docs import DocsEndpoints
 from gateway.http import ApiError, add_headers, api
 from gateway.idempotency import IdempotencyStore, idempotent
 from gateway.interactions import InteractionEndpoints
@@ -96,6 +98,7 @@ class GatewayService(
     InteractionEndpoints,
     ReportEndpoints,
     TokenEndpoints,
+    DocsEndpoints,
 ):
     name = "gateway"
 
@@ -143,13 +146,17 @@ class GatewayService(
         """The caller (a Principal) if its token is valid and its role may `permission`."""
         return permit(self.identify(request), permission)
 
-    @api("GET", "/health")
+    @api("GET", "/health", answers={200: answers.Health})
     def health(self, request):
+        """The gateway is alive."""
         return {"status": "ok"}
 
-    @api("GET", "/ready")
+    @api("GET", "/ready", answers={200: answers.Readiness, 503: answers.Readiness})
     def ready(self, request):
-        """Ready when the broker, Redis and every service answer."""
+        """Ready when the broker, Redis and every service answer.
+
+        503, with the same shape, names in `checks` what does not answer.
+        """
         pool = eventlet.GreenPool()
         checks = dict(zip(SERVICES, pool.imap(self._check_service, SERVICES), strict=True))
         checks["redis"] = self._check_redis()

@@ -16,7 +16,7 @@ Tiers, the first rule that holds:
 - inactive: everything else.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,10 @@ NEW_CUSTOMER_DAYS = 90
 
 
 def engagement_since(now):
-    return now - timedelta(days=ENGAGEMENT_DAYS)
+    try:
+        return now - timedelta(days=ENGAGEMENT_DAYS)
+    except OverflowError:  # a moment in the first days of year 1
+        return datetime.min.replace(tzinfo=now.tzinfo)
 
 
 def assign(customers, won, engaged, now):
@@ -63,9 +66,12 @@ def assign(customers, won, engaged, now):
     frame["frequency"] = frame["frequency"].fillna(0).astype("int64")
     frame["monetary_cents"] = frame["monetary_cents"].fillna(0).astype("int64")
     frame["engagement"] = frame["interactions"].fillna(0).astype("int64")
-    last_won = pd.to_datetime(frame["last_won"], utc=True)
-    frame["recency_days"] = (pd.Timestamp(now) - last_won).dt.days
-    created = pd.to_datetime(frame["created_at"], utc=True)
+    # In microseconds, not pandas' nanoseconds: `now` may be any moment of years 1 to
+    # 9999 (a report as of then), and nanoseconds reach only from 1677 to 2262.
+    now = pd.Timestamp(now).as_unit("us")
+    last_won = pd.to_datetime(frame["last_won"], utc=True).dt.as_unit("us")
+    frame["recency_days"] = (now - last_won).dt.days
+    created = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us")
     buyer = frame["frequency"] > 0
     recency = frame["recency_days"]
     frame["segment"] = np.select(
@@ -75,8 +81,7 @@ def assign(customers, won, engaged, now):
             & (recency <= HIGH_VALUE_RECENCY_DAYS),
             buyer & (recency > AT_RISK_RECENCY_DAYS) & (frame["engagement"] == 0),
             buyer,
-            (frame["engagement"] > 0)
-            | (created >= pd.Timestamp(now) - pd.Timedelta(days=NEW_CUSTOMER_DAYS)),
+            (frame["engagement"] > 0) | (created >= now - pd.Timedelta(days=NEW_CUSTOMER_DAYS)),
         ],
         [HIGH_VALUE, AT_RISK, REGULAR, POTENTIAL],
         default=INACTIVE,

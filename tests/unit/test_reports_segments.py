@@ -90,3 +90,18 @@ def test_summary_shares_and_average_monetary_per_segment():
 def test_merge_chains_resolve_to_the_last_survivor():
     assert segments.survivors({"a": "b", "b": "c", "x": "y"}) == {"a": "c", "b": "c", "x": "y"}
     assert segments.survivors({"a": "b", "b": "a"})["a"] in ("a", "b")  # a cycle ends
+
+
+def test_a_moment_in_any_year_from_1_to_9999_is_assigned():
+    """Reports take `as_of` anywhere in ISO 8601's range; pandas' default nanoseconds
+    reach only from 1677 to 2262."""
+    for now in (
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(823, 11, 20, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+    ):
+        assert segments.assign(*frames([]), now).empty
+        assigned = segments.assign(*frames([("ada", now)], won=[("ada", now, 100)]), now)
+        assert assigned.loc["ada", "recency_days"] == 0
+        assert assigned.loc["ada", "segment"] == segments.REGULAR
+        assert segments.engagement_since(now) <= now
