@@ -55,32 +55,49 @@ class Ticket:
 
 
 def service_levels(tickets):
-    """The service-desk figures of `tickets` (an iterable of Ticket)."""
-    opened = resolved = breached = response_breaches = resolution_breaches = 0
+    """The service-desk figures of `tickets` (an iterable of Ticket), counted in Python.
+
+    The view counts in SQL (ticket_view.service_report) and hands the counts
+    to levels(); this spells out the same rules over plain tickets.
+    """
+    counts = dict.fromkeys(COUNTS, 0)
     first_responses, resolutions = [], []
     for ticket in tickets:
-        opened += 1
+        counts["opened"] += 1
         if ticket.first_response_seconds is not None:
             first_responses.append(ticket.first_response_seconds)
         if ticket.resolved:
-            resolved += 1
+            counts["resolved"] += 1
             if ticket.resolution_seconds is not None:
                 resolutions.append(ticket.resolution_seconds)
-        response_breaches += ticket.response_breached
-        resolution_breaches += ticket.resolution_breached
-        breached += ticket.response_breached or ticket.resolution_breached
+        counts["first_response_breaches"] += ticket.response_breached
+        counts["resolution_breaches"] += ticket.resolution_breached
+        counts["breached"] += ticket.response_breached or ticket.resolution_breached
+    return levels(
+        counts,
+        median(first_responses) if first_responses else None,
+        median(resolutions) if resolutions else None,
+    )
+
+
+# What levels() takes counted: tickets opened, resolved, breached either target, and each.
+COUNTS = ("opened", "resolved", "breached", "first_response_breaches", "resolution_breaches")
+
+
+def levels(counts, median_first_response, median_resolution):
+    """The service-desk figures from the counts (COUNTS) and the two medians (None over none)."""
     return {
-        "opened": opened,
-        "resolved": resolved,
-        "resolution_rate": rate(resolved, opened),
-        "median_first_response_seconds": _median(first_responses),
-        "median_resolution_seconds": _median(resolutions),
-        "breached": breached,
-        "first_response_breaches": response_breaches,
-        "resolution_breaches": resolution_breaches,
-        "sla_breach_rate": rate(breached, opened),
+        "opened": counts["opened"],
+        "resolved": counts["resolved"],
+        "resolution_rate": rate(counts["resolved"], counts["opened"]),
+        "median_first_response_seconds": _rounded(median_first_response),
+        "median_resolution_seconds": _rounded(median_resolution),
+        "breached": counts["breached"],
+        "first_response_breaches": counts["first_response_breaches"],
+        "resolution_breaches": counts["resolution_breaches"],
+        "sla_breach_rate": rate(counts["breached"], counts["opened"]),
     }
 
 
-def _median(values):
-    return round(median(values), 1) if values else None
+def _rounded(seconds):
+    return round(float(seconds), 1) if seconds is not None else None

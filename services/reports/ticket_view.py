@@ -10,10 +10,11 @@ answers recorded by then.
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 
 from crm_common.db import lock_for
 from services.reports import service_desk
+from services.reports.medians import medians
 from services.reports.models import SatisfactionFact, TicketFact
 
 SERVICE_VIEW = "service"
@@ -146,7 +147,10 @@ def satisfaction_report(
 
 
 def service_report(session, days=(None, None), agent=None, priority=None, channel=None):
-    """Service levels of the tickets opened in `days`, overall and by agent (assignee now)."""
+    """Service levels of the tickets opened in `days`, overall and by agent (assignee now).
+
+    Counted in the database: only a row per agent leaves it, not one per ticket.
+    """
     conditions = [TicketFact.opened_at.is_not(None), *day_range(TicketFact.opened_at, days)]
     if agent is not None:
         conditions.append(TicketFact.assignee == agent)
@@ -154,27 +158,42 @@ def service_report(session, days=(None, None), agent=None, priority=None, channe
         conditions.append(TicketFact.priority == priority)
     if channel is not None:
         conditions.append(TicketFact.channel == channel)
-    rows = session.execute(
-        select(
-            TicketFact.assignee,
-            TicketFact.first_response_seconds,
-            TicketFact.resolved,
-            TicketFact.resolution_seconds,
-            TicketFact.response_breached,
-            TicketFact.resolution_breached,
-        ).where(*conditions)
-    ).all()
-    by_agent = defaultdict(list)
-    for assignee, *figures in rows:
-        by_agent[assignee].append(service_desk.Ticket(*figures))
-    report = service_desk.service_levels(
-        ticket for tickets in by_agent.values() for ticket in tickets
-    )
+    report = _levels(session, conditions)[None]
+    by_agent = _levels(session, conditions, TicketFact.assignee)
     report["by_agent"] = [
-        {"agent": assignee, **service_desk.service_levels(tickets)}
-        for assignee, tickets in sorted(by_agent.items(), key=lambda item: _sort_key(item[0]))
+        {"agent": assignee, **levels}
+        for assignee, levels in sorted(by_agent.items(), key=lambda item: _sort_key(item[0]))
     ]
     return report
+
+
+def _flagged(condition):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _levels(session, conditions, group=None):
+    """{group value: service_desk.levels} of the tickets meeting `conditions`
+    ({None: ...} without `group`, even over no ticket)."""
+    keys = [group] if group is not None else []
+    counted = select(
+        *keys,
+        func.count(),
+        _flagged(TicketFact.resolved),
+        _flagged(or_(TicketFact.response_breached, TicketFact.resolution_breached)),
+        _flagged(TicketFact.response_breached),
+        _flagged(TicketFact.resolution_breached),
+    ).where(*conditions)
+    rows = session.execute(counted.group_by(*keys)).all()
+    first_responses = medians(session, TicketFact.first_response_seconds, conditions, group)
+    # The newest resolution counts only while the ticket stands resolved (not reopened).
+    resolution = case((TicketFact.resolved, TicketFact.resolution_seconds))
+    resolutions = medians(session, resolution, conditions, group)
+    found = {}
+    for row in rows:
+        key = row[0] if keys else None
+        counts = dict(zip(service_desk.COUNTS, (int(value) for value in row[-5:]), strict=True))
+        found[key] = service_desk.levels(counts, first_responses.get(key), resolutions.get(key))
+    return found
 
 
 def _sort_key(value):

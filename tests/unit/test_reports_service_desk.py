@@ -2,16 +2,22 @@
 repeated event streams."""
 
 from datetime import date, timedelta
+from statistics import median
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from crm_common import migrations
 from services.reports import service_desk
+from services.reports.medians import medians
+from services.reports.models import TicketFact
 from services.reports.schemas import SatisfactionQuery
 from services.reports.service import APPLIERS
 from services.reports.ticket_view import satisfaction_report, service_report
 from tests.support import report_events
+from tests.support.fakes import database_for
 from tests.support.streams import as_delivered
 from tests.unit.test_reports_funnel import new_session
 
@@ -25,6 +31,11 @@ def ticket(ticket_id, steps, opened_at=T0, agent="kim", channel="email"):
         report_events.load(body)
         for body in report_events.ticket_life(ticket_id, steps, opened_at, agent, channel)
     ]
+
+
+def session_on(url):
+    migrations.upgrade("reports", url)
+    return database_for(url).session()
 
 
 def apply_all(session, events):
@@ -78,7 +89,8 @@ def test_service_formulas_by_hand():
     assert service_desk.service_levels([])["resolution_rate"] is None
 
 
-def test_service_levels_of_hand_computed_tickets(tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_service_levels_of_hand_computed_tickets(make_db_url, kind):
     events = (
         ticket("t1", [("assign", 0.5), ("respond", 1), ("resolve", 3), ("close", 4)])
         # Reopened after its first resolution, resolved again at 10 hours: that one counts.
@@ -103,7 +115,7 @@ def test_service_levels_of_hand_computed_tickets(tmp_path):
         # Opened the next month: outside the period asked for below.
         + ticket("t5", [("assign", 1)], opened_at=T0 + timedelta(days=40))
     )
-    with new_session(tmp_path) as session:
+    with session_on(make_db_url(kind, "service_desk")) as session:
         apply_all(session, events)
         report = service_report(session, days=(date(2027, 3, 1), date(2027, 3, 31)))
         assert {key: report[key] for key in report if key != "by_agent"} == {
@@ -123,6 +135,61 @@ def test_service_levels_of_hand_computed_tickets(tmp_path):
         assert by_agent["ann"]["median_resolution_seconds"] == 10 * HOUR
         assert (by_agent["kim"]["opened"], by_agent["kim"]["resolved"]) == (2, 1)
         assert service_report(session, agent="kim", days=(date(2027, 4, 1), None))["opened"] == 1
+
+
+def test_both_median_forms_give_python_s_median_per_group(make_db_url):
+    """percentile_cont (PostgreSQL) and the numbered-rows form (SQLite, and PostgreSQL
+    when asked) against statistics.median, over odd and even groups, ties and nulls."""
+    seconds = {
+        "kim": [5.5, 1.0, 3.25, None, 3.25],  # odd: the middle one
+        "ann": [10.0, 2.0, 7.5, 4.0],  # even: the mean of the two middle ones
+        "bo": [None],  # nothing to take the median of
+        None: [42.0],
+    }
+    tickets = [
+        service_desk.Ticket(value, False, None, False, False)
+        for values in seconds.values()
+        for value in values
+    ]
+    expected = {
+        agent: median(value for value in values if value is not None)
+        for agent, values in seconds.items()
+        if any(value is not None for value in values)
+    }
+    for kind in ("sqlite", "postgres"):
+        with session_on(make_db_url(kind, "medians")) as session:
+            number = 0
+            for agent, values in seconds.items():
+                for value in values:
+                    number += 1
+                    session.add(
+                        TicketFact(
+                            ticket_id=f"t{number}",
+                            customer_id="c",
+                            priority="normal",
+                            assignee=agent,
+                            assignee_sequence=1,
+                            first_response_seconds=value,
+                            resolved=False,
+                            resolved_sequence=0,
+                            resolution_sequence=0,
+                            response_breached=False,
+                            resolution_breached=False,
+                        )
+                    )
+            session.commit()
+            forms = (None, True) if kind == "postgres" else (None,)
+            for window in forms:
+                value = TicketFact.first_response_seconds
+                grouped = medians(session, value, [], TicketFact.assignee, window=window)
+                assert {key: float(found) for key, found in grouped.items()} == expected
+                overall = medians(session, value, [], window=window)
+                assert float(overall[None]) == median(
+                    ticket.first_response_seconds
+                    for ticket in tickets
+                    if ticket.first_response_seconds is not None
+                )
+                assert medians(session, value, [TicketFact.assignee == "bo"], window=window) == {}
 
 
 def test_satisfaction_by_agent_month_and_channel_and_as_of(tmp_path):
