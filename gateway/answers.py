@@ -473,6 +473,17 @@ class SalesForecast(Answer):
 
 
 class SalesReport(Report):
+    from_ = always(
+        fields.String,
+        nullable=True,
+        data_key="from",
+        metadata={"description": "First month of the answer, YYYY-MM; null: from the start."},
+    )
+    to = always(
+        fields.String,
+        nullable=True,
+        metadata={"description": "Last month of the answer, YYYY-MM; null: no end."},
+    )
     performance = listed(SalesPerformance)
     forecast = listed(SalesForecast)
 

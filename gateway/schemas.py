@@ -184,8 +184,18 @@ MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM.")
 class SalesReportQuery(StrictSchema):
     owner = fields.String(validate=validate.Length(min=1, max=100))
     # Months (YYYY-MM), inclusive: of closing for performance, of expected close for the forecast.
-    from_ = fields.String(data_key="from", attribute="from", validate=MONTH)
-    to = fields.String(validate=MONTH)
+    from_ = fields.String(
+        data_key="from",
+        attribute="from",
+        validate=MONTH,
+        metadata={
+            "description": "First month, YYYY-MM. Without `from` and `to`: from 11 months "
+            "before the current one to 12 after it, with the unscheduled forecast."
+        },
+    )
+    to = fields.String(
+        validate=MONTH, metadata={"description": "Last month, YYYY-MM (see `from`)."}
+    )
 
 
 # --- interactions, feedback, tickets, satisfaction ----------------------------------------

@@ -12,6 +12,14 @@ currencies are never added together.
 - The forecast counts an open deal in the month it is expected to close
   (`unscheduled` without a date): `amount_cents` and `weighted_cents`
   (amount x the probability of its stage now, rounded to the cent per deal).
+
+An answer covers a window of months, of closing for performance and of
+expected close for the forecast. Without `from` and `to` it is the months
+from DEFAULT_MONTHS_BACK before the current one (UTC) to DEFAULT_MONTHS_AHEAD
+after it, with the unscheduled deals: every owner and month since the start
+grew with the data (250 KB at 200,000 deals) and a client wants the recent
+year and what comes. Given either, the window is exactly what was asked
+(either end may stay open) and names months only.
 """
 
 from dataclasses import dataclass
@@ -51,6 +59,37 @@ def from_cents(cents):
 
 def weighted_cents(amount_cents, probability):
     return int((Decimal(amount_cents) * Decimal(probability)).to_integral_value(ROUND_HALF_EVEN))
+
+
+DEFAULT_MONTHS_BACK = 11
+DEFAULT_MONTHS_AHEAD = 12
+
+
+@dataclass(frozen=True)
+class Window:
+    """Months (YYYY-MM, inclusive; None: open) an answer covers, and whether it takes
+    the unscheduled forecast."""
+
+    first: str | None
+    last: str | None
+    unscheduled: bool
+
+
+def window(first, last, today):
+    """The window asked for (`first`, `last`), or the default one around `today`."""
+    if first or last:
+        return Window(first, last, unscheduled=False)
+    return Window(
+        shift_month(today, -DEFAULT_MONTHS_BACK),
+        shift_month(today, DEFAULT_MONTHS_AHEAD),
+        unscheduled=True,
+    )
+
+
+def shift_month(day, months):
+    """'YYYY-MM' of the month `months` after (before, if negative) the month of `day`."""
+    index = day.year * 12 + day.month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def month_of(iso_text):

@@ -20,7 +20,15 @@ from crm_common.errors import NotFound, ValidationFailed
 from crm_common.inbox import RETRYABLE, Inbox, apply_many
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
-from services.reports import catchup, funnel_view, rebuild, segment_view, ticket_view, views
+from services.reports import (
+    catchup,
+    funnel_view,
+    rebuild,
+    sales,
+    segment_view,
+    ticket_view,
+    views,
+)
 from services.reports.cache import ReportCache
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, OutboxEvent
@@ -338,16 +346,13 @@ class ReportsService(ServiceBase, EventProducer):
     def sales_report(self, query=None):
         """Won and lost per owner and month closed; weighted forecast per expected close month."""
         params = load_query(SalesQuery(), query)
+        window = sales.window(params.get("from_month"), params.get("to_month"), utcnow())
         return self.answer(
             "sales",
             views.SALES_VIEW,
-            params,
-            partial(
-                views.sales_report,
-                self.db,
-                params.get("owner"),
-                (params.get("from_month"), params.get("to_month")),
-            ),
+            # The default window moves with the month: part of the cache key.
+            {**params, "window": [window.first, window.last, window.unscheduled]},
+            partial(views.sales_report, self.db, params.get("owner"), window),
         )
 
     @rpc(expected_exceptions=ValidationFailed)

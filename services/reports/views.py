@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from services.reports import sales
 from services.reports.models import (
@@ -152,16 +152,18 @@ def sales_state(fact):
     )
 
 
-def sales_report(session, owner=None, months=(None, None)):
+def sales_report(session, owner=None, window=sales.Window(None, None, True)):
     """Performance per owner and month closed; the weighted forecast per close month and owner.
 
-    `months` = (first, last) as YYYY-MM, either open; `owner` picks one owner.
+    `window` (sales.Window) picks the months; `owner` picks one owner.
     """
     performance = _totals(
-        session, SalesPerformance, SalesPerformance.won + SalesPerformance.lost > 0, owner, months
+        session, SalesPerformance, SalesPerformance.won + SalesPerformance.lost > 0, owner, window
     )
-    forecast = _totals(session, SalesForecast, SalesForecast.deals > 0, owner, months)
+    forecast = _totals(session, SalesForecast, SalesForecast.deals > 0, owner, window)
     return {
+        "from": window.first,
+        "to": window.last,
         "performance": _per_owner_and_month(performance),
         "forecast": [
             {
@@ -196,18 +198,23 @@ def _per_owner_and_month(rows):
     ]
 
 
-def _totals(session, model, alive, owner, months):
+def _totals(session, model, alive, owner, window):
     """Rows of a totals table that count something, filtered, by month, owner, currency."""
     query = select(model).where(alive)
-    first, last = months
     if owner is not None:
         query = query.where(model.owner == owner)
-    if first or last:
+    months = []
+    if window.first:
+        months.append(model.month >= window.first)
+    if window.last:
+        months.append(model.month <= window.last)
+    if months:
+        # `unscheduled` sorts after every YYYY-MM: the range alone would let it in or not.
+        in_range = and_(model.month != sales.UNSCHEDULED, *months)
+        unscheduled = model.month == sales.UNSCHEDULED
+        query = query.where(or_(in_range, unscheduled) if window.unscheduled else in_range)
+    elif not window.unscheduled:
         query = query.where(model.month != sales.UNSCHEDULED)
-    if first:
-        query = query.where(model.month >= first)
-    if last:
-        query = query.where(model.month <= last)
     return session.scalars(query.order_by(model.month, model.owner, model.currency)).all()
 
 

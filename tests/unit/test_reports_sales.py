@@ -152,9 +152,27 @@ def test_performance_and_forecast_from_hand_computed_deals(session):
         },
     ]
     assert [row["owner"] for row in report(session, owner="kim")["performance"]] == ["kim"]
-    dated = report(session, months=("2027-03", "2027-04"))
+    dated = report(session, window=sales.Window("2027-03", "2027-04", unscheduled=False))
     assert [row["month"] for row in dated["performance"]] == ["2027-03"]
     assert [row["month"] for row in dated["forecast"]] == ["2027-04", "2027-04"]
+    assert (dated["from"], dated["to"]) == ("2027-03", "2027-04")
+    since = report(session, window=sales.window("2027-03", None, datetime(2030, 1, 1, tzinfo=UTC)))
+    assert [row["month"] for row in since["forecast"]] == ["2027-04", "2027-04"]
+    # The default window, in February 2028: March 2027 is within the 11 months before, February not;
+    # the unscheduled forecast stays.
+    default = report(session, window=sales.window(None, None, datetime(2028, 2, 10, tzinfo=UTC)))
+    assert (default["from"], default["to"]) == ("2027-03", "2029-02")
+    assert [row["month"] for row in default["performance"]] == ["2027-03"]
+    assert [row["month"] for row in default["forecast"]] == ["2027-04", "2027-04", "unscheduled"]
+
+
+def test_the_default_window_is_the_last_twelve_months_and_the_next_twelve():
+    january = datetime(2027, 1, 31, 23, 59, tzinfo=UTC)
+    assert sales.window(None, None, january) == sales.Window("2026-02", "2028-01", True)
+    december = datetime(2026, 12, 1, tzinfo=UTC)
+    assert sales.window(None, None, december) == sales.Window("2026-01", "2027-12", True)
+    assert sales.window(None, "2027-05", december) == sales.Window(None, "2027-05", False)
+    assert sales.shift_month(datetime(1, 1, 1, tzinfo=UTC), 0) == "0001-01"
 
 
 def deal_history(deal_id):
