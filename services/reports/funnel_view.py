@@ -41,11 +41,11 @@ def lock_deal(session, pipeline_id, deal_id):
     """Events of one deal applied by two instances at once take turns; events of the
     deal's pipeline wait for them (and they for it): a deal counted while its stages
     change would be counted against stages that no longer are."""
-    lock_for(session, _pipeline_key(pipeline_id), shared=True)
+    lock_for(session, pipeline_lock_key(pipeline_id), shared=True)
     lock_for(session, f"reports:deal:{deal_id}")
 
 
-def _pipeline_key(pipeline_id):
+def pipeline_lock_key(pipeline_id):
     return f"reports:pipeline:{pipeline_id}"
 
 
@@ -53,7 +53,7 @@ def apply_pipeline_event(session, envelope):
     """pipeline_created / pipeline_changed: the stages and their order, if newer."""
     data = envelope["data"]
     pipeline_id = data["pipeline_id"]
-    lock_for(session, _pipeline_key(pipeline_id))
+    lock_for(session, pipeline_lock_key(pipeline_id))
     fact = session.get(PipelineFact, pipeline_id)
     if fact is not None and fact.sequence >= envelope["sequence"]:
         return

@@ -285,3 +285,28 @@ class OutboxEvent(OutboxMixin, Base):
 
 class AppliedEvent(AppliedEventMixin, Base):
     pass
+
+
+class FunnelSnapshot(Base):
+    """The funnel of a pipeline as its moves stood at `moment` (a UTC midnight), kept so
+    that an answer as of a past moment starts there (see funnel_snapshots.py)."""
+
+    __tablename__ = "funnel_snapshots"
+
+    pipeline_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    moment: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    # The stage order it was counted with ("converted" depends on it): another is stale.
+    stage_order: Mapped[str] = mapped_column(Text)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class FunnelSnapshotTotals(FunnelCounts, Base):
+    """A snapshot's sums per stage, owner and day the deals were created (as FunnelTotals)."""
+
+    __tablename__ = "funnel_snapshot_totals"
+
+    pipeline_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    moment: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cohort_day: Mapped[str] = mapped_column(String(10), primary_key=True)

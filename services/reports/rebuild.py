@@ -36,6 +36,8 @@ from services.reports.models import (
     DealFact,
     DealMove,
     DealStageCounts,
+    FunnelSnapshot,
+    FunnelSnapshotTotals,
     FunnelTotals,
     InteractionFact,
     PipelineFact,
@@ -61,6 +63,9 @@ REBUILT = (
     DealMove,
     DealStageCounts,
     FunnelTotals,
+    # Counted from the moves the rebuild empties: made again when next needed.
+    FunnelSnapshot,
+    FunnelSnapshotTotals,
     InteractionFact,
     TicketFact,
     SatisfactionFact,

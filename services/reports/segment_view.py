@@ -87,27 +87,36 @@ def inputs(session, now, as_of=None):
 
 
 def _won_at(session, as_of):
-    """Deals won as they stood at `as_of`: each deal's last move by then, if it says won."""
-    moves = _frame(
-        session,
+    """Deals won as they stood at `as_of`: each deal's last move by then, if it says won,
+    closed at its latest win by then. Picked in the database (a numbered window over each
+    deal's moves): only the won deals leave it, not every move."""
+    numbered = (
         select(
             DealMove.deal_id,
-            DealMove.sequence,
-            DealMove.at,
-            DealMove.kind,
-            DealMove.status,
             DealMove.customer_id,
             DealMove.amount_cents,
-        ).where(DealMove.at <= as_of),
-        ["deal_id", "sequence", "at", "kind", "status", "customer_id", "amount_cents"],
+            DealMove.status,
+            func.row_number()
+            .over(partition_by=DealMove.deal_id, order_by=DealMove.sequence.desc())
+            .label("place"),
+        )
+        .where(DealMove.at <= as_of)
+        .subquery()
     )
-    if moves.empty:
-        return pd.DataFrame(columns=["customer_id", "closed_at", "amount_cents"])
-    moves = moves.sort_values(["deal_id", "sequence"])
-    last = moves.groupby("deal_id").tail(1)
-    won_at = moves[moves["kind"] == "won"].groupby("deal_id")["at"].max().rename("closed_at")
-    won = last[last["status"] == "won"].join(won_at, on="deal_id")
-    return won[["customer_id", "closed_at", "amount_cents"]].reset_index(drop=True)
+    won_at = (
+        select(DealMove.deal_id, func.max(DealMove.at).label("closed_at"))
+        .where(DealMove.at <= as_of, DealMove.kind == "won")
+        .group_by(DealMove.deal_id)
+        .subquery()
+    )
+    return _frame(
+        session,
+        select(numbered.c.customer_id, won_at.c.closed_at, numbered.c.amount_cents)
+        .outerjoin(won_at, won_at.c.deal_id == numbered.c.deal_id)
+        .where(numbered.c.place == 1, numbered.c.status == "won")
+        .order_by(numbered.c.deal_id),
+        ["customer_id", "closed_at", "amount_cents"],
+    )
 
 
 def recompute(session, now):

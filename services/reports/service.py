@@ -22,6 +22,7 @@ from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
 from services.reports import (
     catchup,
+    funnel_snapshots,
     funnel_view,
     rebuild,
     sales,
@@ -62,6 +63,7 @@ def apply_deal(session, envelope):
     funnel_view.lock_deal(session, data["deal"]["pipeline_id"], data["deal_id"])
     views.apply_deal_event(session, envelope)
     funnel_view.apply_deal_move(session, envelope)
+    funnel_snapshots.forget_from(session, data["deal"]["pipeline_id"], envelope["occurred_at"])
     views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
 
 
@@ -122,6 +124,8 @@ INBOX_BATCH_SIZE = 50
 # How long a rebuild waits for a page of a producer's log, and for the database to come back.
 LOG_PAGE_TIMEOUT_SECONDS = 30
 RETRY_PAUSE_SECONDS = 1
+# How often reports look whether today's funnel snapshots are there.
+SNAPSHOT_SECONDS = 60
 
 
 class CatchUpSchedule(DependencyProvider):
@@ -293,6 +297,17 @@ class ReportsService(ServiceBase, EventProducer):
             schedule.last_seconds = time.monotonic() - started
             schedule.last_inputs, schedule.last_run = inputs, now
 
+    @timer(interval=SNAPSHOT_SECONDS, eager=True)
+    def snapshot_timer(self):
+        """Keep today's funnel snapshots ready for answers as of a past moment (at start,
+        then whenever one is missing: a new day, a late event removed it)."""
+        if rebuild.active_rebuild(self.db) is not None:
+            self.db.rollback()
+            return  # made from half-built views, it would soon be removed again
+        made = funnel_snapshots.keep_today(self.db, utcnow())
+        if made:
+            log.info("funnel snapshots made: %s", made)
+
     @rpc
     def recompute_segments(self):
         """Assign every customer's segment now; emits segment_changed for each that moved."""
@@ -337,7 +352,9 @@ class ReportsService(ServiceBase, EventProducer):
             ),
         }
         if params.get("as_of"):
-            compute = partial(funnel_view.funnel_as_of, self.db, params["as_of"], **filters)
+            compute = partial(
+                funnel_snapshots.funnel_as_of, self.db, params["as_of"], utcnow(), **filters
+            )
         else:
             compute = partial(funnel_view.funnel_report, self.db, **filters)
         return self.answer("funnel", funnel_view.FUNNEL_VIEW, params, compute)
