@@ -135,6 +135,7 @@ class ReportsBench:
     def measure(self, vhost, backlog, warm_rounds, cold_rounds):
         figures = {}
         runs = self.segment_runs()
+        started = time.perf_counter()
         self.services.start("reports")
         self.services.start("gateway")
         with ClusterRpcProxy(self.config) as rpc:
@@ -142,6 +143,9 @@ class ReportsBench:
             wait_for(lambda: gateway_ready(self.base_url), timeout=60, message="the gateway")
             # Its first segment recompute, due at start, holds the process: let it pass.
             wait_for(lambda: self.segment_runs() > runs, timeout=300, message="segments")
+            # So is the first funnel snapshot, made at start (answers as of a past moment).
+            wait_for(self.funnel_snapshots, timeout=300, message="the funnel snapshot")
+            figures["reports_funnel_snapshot_s"] = time.perf_counter() - started
             settle(rpc)
             started = time.perf_counter()
             moved = rpc.reports.recompute_segments()["moved"]
@@ -219,6 +223,10 @@ class ReportsBench:
         """How often reports gave up on Redis for a while (its reads then are all cold)."""
         log = LOGS / "reports.log"
         return log.read_text().count("report cache unavailable") if log.exists() else 0
+
+    def funnel_snapshots(self):
+        with self.engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM funnel_snapshots")).scalar()
 
     def segment_runs(self):
         """How many times segments were recomputed (each run touches their view)."""

@@ -256,6 +256,12 @@ ROWS = [
         "GET /health, 1 client, p95",
     ),
     ("segments recomputed at size, over RPC (s)", "reports_segments_recompute_s", None, ""),
+    (
+        "today's funnel snapshot ready, from the start of reports (s)",
+        "reports_funnel_snapshot_s",
+        None,
+        "",
+    ),
     ("... reports unresponsive after that RPC returned (s)", "reports_segments_after_s", None, ""),
     ("reports data set seeded (s)", "reports_seed_s", None, ""),
     (
