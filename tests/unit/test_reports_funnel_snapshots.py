@@ -4,6 +4,7 @@ a rebuild."""
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -22,6 +23,7 @@ from tests.unit.test_reports_funnel import (
     stage_list,
     valid_steps,
 )
+from tests.unit.test_reports_service_desk import session_on
 
 NOW = T0 + timedelta(days=20)
 MOMENTS = st.lists(st.integers(-30, 16 * 24), min_size=1, max_size=4)
@@ -83,8 +85,9 @@ def test_snapshots_give_the_answer_of_every_move(
         assert session.scalar(select(func.count()).select_from(FunnelSnapshot)) >= 1
 
 
-def test_a_late_event_removes_the_snapshots_that_missed_it(tmp_path):
-    with new_session(tmp_path) as session:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_late_event_removes_the_snapshots_that_missed_it(make_db_url, kind):
+    with session_on(make_db_url(kind, "snapshots")) as session:
         apply_all(session, [pipeline_event()] + life("a", ["lead", "qualified"]))
         late = life("b", ["lead", "won"], start=T0 + timedelta(hours=1))
         moment = T0 + timedelta(days=2)
@@ -94,6 +97,14 @@ def test_a_late_event_removes_the_snapshots_that_missed_it(tmp_path):
         apply_all(session, late)  # happened before the snapshot's moment, arrived after it
         assert session.scalars(select(FunnelSnapshot.moment)).all() == []
         assert funnel_snapshots.funnel_as_of(session, moment, NOW)["won"] == 1
+        # Owners with and without a name, written and read back (COPY on PostgreSQL).
+        apply_all(session, life("c", ["qualified", "lost"], owner=None, start=T0))
+        funnel_snapshots.keep_today(session, NOW)
+        for owner in (None, "", "sam"):
+            for hours in (5, 30, 24 * 19):
+                moment = T0 + timedelta(hours=hours)
+                fast = funnel_snapshots.funnel_as_of(session, moment, NOW, owner=owner)
+                assert fast == funnel_as_of(session, moment, owner=owner)
 
 
 def test_a_rebuild_empties_the_snapshots_with_the_views(tmp_path):
