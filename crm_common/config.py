@@ -50,7 +50,14 @@ DEFAULTS = {
     "CRM_IDEMPOTENCY_TTL_SECONDS": "86400",
     # Requests per token in any 60 seconds (0: no limit).
     "CRM_RATE_LIMIT_PER_MINUTE": "600",
+    # Tries of an event that fails with an error that may pass, before it is a dead letter.
+    "CRM_EVENT_MAX_ATTEMPTS": "5",
+    # Wait before the first retry of such an event; each next wait doubles (at most 5 min).
+    "CRM_EVENT_RETRY_SECONDS": "2",
+    # RabbitMQ queue type of the services' event-handler queues: classic or quorum.
+    "CRM_EVENT_QUEUE_TYPE": "classic",
 }
+QUEUE_TYPES = ("classic", "quorum")
 
 INT_SETTINGS = (
     "CRM_MAX_BODY_BYTES",
@@ -60,6 +67,7 @@ INT_SETTINGS = (
     "CRM_REPORTS_CACHE_SECONDS",
     "CRM_IDEMPOTENCY_TTL_SECONDS",
     "CRM_RATE_LIMIT_PER_MINUTE",
+    "CRM_EVENT_MAX_ATTEMPTS",
 )
 # Settings where 0 means "off" rather than a mistake.
 ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE")
@@ -78,6 +86,7 @@ FLOAT_SETTINGS = (
     "CRM_SLA_LOW_RESPONSE_MINUTES",
     "CRM_SLA_LOW_RESOLUTION_MINUTES",
     "CRM_SLA_CHECK_SECONDS",
+    "CRM_EVENT_RETRY_SECONDS",
 )
 
 
@@ -101,6 +110,11 @@ def from_env(environ=None):
         settings[key] = _number(key, settings[key], int)
     for key in FLOAT_SETTINGS:
         settings[key] = _number(key, settings[key], float)
+    if settings["CRM_EVENT_QUEUE_TYPE"] not in QUEUE_TYPES:
+        raise ConfigError(
+            f"CRM_EVENT_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, "
+            f"got {settings['CRM_EVENT_QUEUE_TYPE']!r}"
+        )
     for service_name in SERVICES:
         key = db_url_key(service_name)
         settings[key] = environ.get(key) or default_db_url(settings["CRM_DATA_DIR"], service_name)

@@ -6,7 +6,6 @@ import uuid
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import Timer
@@ -27,9 +26,10 @@ from crm_common.customer_refs import (
 from crm_common.db import Database
 from crm_common.envelope import utcnow
 from crm_common.errors import Unavailable
+from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
-from crm_common.service import EventProducer, ServiceBase
+from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.interactions import domain, store
 from services.interactions.deals import check_deal
 from services.interactions.events import CATALOG
@@ -44,6 +44,7 @@ from services.interactions.exceptions import (
 from services.interactions.models import (
     AppliedEvent,
     CustomerFate,
+    DeadLetter,
     Feedback,
     Interaction,
     OutboxEvent,
@@ -123,12 +124,12 @@ class SettingTimer(Timer):
 setting_timer = SettingTimer.decorator
 
 
-class InteractionsService(ServiceBase, EventProducer):
+class InteractionsService(ServiceBase, EventProducer, EventConsumer):
     name = "interactions"
 
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
-    inbox = Inbox(AppliedEvent)
+    inbox = Inbox(AppliedEvent, DeadLetter)
     config = Config()
     clock = Clock()
     customers = RpcProxy("customers")

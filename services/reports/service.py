@@ -7,7 +7,6 @@ from functools import partial
 
 import eventlet
 from marshmallow import ValidationError
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
@@ -17,13 +16,14 @@ from crm_common.asking import ask
 from crm_common.db import Database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.errors import NotFound, ValidationFailed
+from crm_common.handlers import event_handler
 from crm_common.inbox import RETRYABLE, Inbox, apply_many
 from crm_common.outbox import Outbox
-from crm_common.service import EventProducer, ServiceBase
+from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.reports import catchup, funnel_view, rebuild, segment_view, ticket_view, views
 from services.reports.cache import ReportCache
 from services.reports.events import CATALOG
-from services.reports.models import AppliedEvent, OutboxEvent
+from services.reports.models import AppliedEvent, DeadLetter, OutboxEvent
 from services.reports.schemas import (
     CustomerCreatedData,
     CustomerMergedData,
@@ -147,12 +147,12 @@ class SegmentSchedule(DependencyProvider):
         return self
 
 
-class ReportsService(ServiceBase, EventProducer):
+class ReportsService(ServiceBase, EventProducer, EventConsumer):
     name = "reports"
 
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
-    inbox = Inbox(AppliedEvent, batch_size=INBOX_BATCH_SIZE)
+    inbox = Inbox(AppliedEvent, DeadLetter, batch_size=INBOX_BATCH_SIZE)
     catch_up_schedule = CatchUpSchedule()
     segment_schedule = SegmentSchedule()
     cache = ReportCache()
@@ -456,6 +456,7 @@ class ReportsService(ServiceBase, EventProducer):
                     applied = apply_many(
                         session,
                         AppliedEvent,
+                        DeadLetter,
                         envelopes,
                         lambda envelope: APPLIERS[(producer, envelope["event_type"])][0],
                     )

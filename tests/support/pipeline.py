@@ -13,7 +13,7 @@ from crm_common.envelope import make_envelope
 from crm_common.inbox import Inbox
 from crm_common.outbox import OutboxWriter
 from services.pipeline.events import CATALOG
-from services.pipeline.models import AppliedEvent, OutboxEvent
+from services.pipeline.models import AppliedEvent, DeadLetter, OutboxEvent
 from services.pipeline.service import PipelineService
 from tests.support.fakes import bound_outbox, database_for
 
@@ -35,7 +35,7 @@ class PipelineWorkers:
         migrations.upgrade("pipeline", url)
         self.database = database_for(url)
         self.outbox = bound_outbox(OutboxEvent, CATALOG, self.database, service_name="pipeline")
-        self.inbox = Inbox(AppliedEvent)
+        self.inbox = Inbox(AppliedEvent, DeadLetter)
         self.inbox.database = self.database
         self.customers = FakeCustomers()
         self.sessions = []
