@@ -5,6 +5,7 @@
     crm migrate [NAME...]  bring databases to the newest schema
     crm revision NAME MSG  write a new migration from NAME's models (autogenerate)
     crm rebuild-reports    rebuild every report view from the producers' event logs
+    crm dead-letters ...   list, show, replay, discard events a service could not apply
 
 Containers in docker-compose run `crm run NAME`; `crm up` starts the same
 commands as child processes, so the local run and the compose run match.
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from crm_common import dead_letter_cli
 from crm_common.config import SERVICES, ConfigError, db_url_key, for_process, from_env
 
 SERVICE_CLASSES = {
@@ -60,6 +62,7 @@ def main(argv=None):
     rebuild_parser.add_argument(
         "--no-wait", action="store_true", help="ask for the rebuild and return at once"
     )
+    dead_letter_cli.add_parser(commands)
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "names", ())) - set(SERVICES)
     if unknown:
@@ -74,6 +77,8 @@ def main(argv=None):
             return revision(args.name, args.message)
         if args.command == "rebuild-reports":
             return rebuild_reports(config, wait=not args.no_wait)
+        if args.command == "dead-letters":
+            return dead_letter_cli.run(config, args)
         return up(config)
     except (StartupError, ConfigError) as exc:
         print(f"crm: {exc}", file=sys.stderr)

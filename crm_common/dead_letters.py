@@ -228,7 +228,12 @@ def claim(session, model, letter_id, now=None, statuses=STATUSES):
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return session.get(model, letter_id, populate_existing=True) if result.rowcount == 1 else None
+    if result.rowcount != 1:
+        return None
+    letter = session.get(model, letter_id, populate_existing=True)
+    # End the read: a SQLite reader that another writer overtakes can no longer write.
+    session.commit()
+    return letter
 
 
 def due(session, model, now=None, limit=RETRY_BATCH):

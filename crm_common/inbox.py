@@ -20,7 +20,7 @@ import eventlet.queue
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Integer, String, select
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -235,7 +235,7 @@ class Inbox(DependencyProvider):
                     "handler": consumer.handler,
                     "event_id": letter.event_id,
                 }
-        except SQLAlchemyError as db_exc:
+        except Exception as db_exc:  # the driver's own errors too (a broken connection)
             # The failure cannot be recorded: the database is away (an outage,
             # not a bad message). Back to the queue, after a pause, uncounted.
             log.warning(

@@ -581,6 +581,64 @@ class Rebuild(Answer):
     error = always(fields.String, nullable=True)
 
 
+# --- dead letters ----------------------------------------------------------------------------
+
+
+class DeadLetterCounts(Answer):
+    service = always(fields.String)
+    retrying = always(fields.Integer, metadata={"description": "Waiting for an automatic retry."})
+    dead = always(fields.Integer, metadata={"description": "Waiting for an admin."})
+    oldest_failed_at = always(fields.DateTime, nullable=True)
+
+
+class DeadLetterSummary(Answer):
+    services = listed(DeadLetterCounts)
+
+
+class DeadLetterEntry(Answer):
+    id = always(fields.UUID)
+    service = always(fields.String)
+    status = one_of(("retrying", "dead"))
+    kind = one_of(("invalid", "permanent", "transient"))
+    handler = always(
+        fields.String, nullable=True, metadata={"description": "The handler that failed it."}
+    )
+    producer = always(fields.String, nullable=True)
+    event_type = always(fields.String, nullable=True)
+    event_id = always(fields.String, nullable=True)
+    aggregate_id = always(fields.String, nullable=True)
+    error = always(fields.String, metadata={"description": "The latest error."})
+    attempts = always(fields.Integer)
+    first_failed_at = always(fields.DateTime)
+    last_failed_at = always(fields.DateTime)
+    next_attempt_at = always(fields.DateTime, nullable=True)
+
+
+class DeadLetter(DeadLetterEntry):
+    body = always(fields.Raw, metadata={"description": "The message as it arrived."})
+
+
+DeadLetterPage = page_of(DeadLetterEntry, "DeadLetterPage")
+
+
+class ReplayOutcome(Answer):
+    id = always(fields.UUID)
+    outcome = one_of(("applied", "already_applied", "ignored", "failed"))
+    letter = always(
+        fields.Nested,
+        DeadLetter,
+        nullable=True,
+        metadata={"description": "The entry with its new error when the replay failed."},
+    )
+
+
+class ReplayResults(Answer):
+    replayed = always(fields.Integer)
+    applied = always(fields.Integer)
+    failed = always(fields.Integer)
+    results = listed(ReplayOutcome)
+
+
 # --- tokens ----------------------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ PERMISSIONS = {
     "reports:read": EVERYONE,
     "tokens:admin": frozenset({"admin"}),
     "reports:admin": frozenset({"admin"}),
+    "dead_letters:admin": frozenset({"admin"}),
 }
 # Roles that may change only the records they own.
 OWN_RECORDS_ONLY = frozenset({"sales"})

@@ -55,6 +55,11 @@ TAGS = (
     ("tickets", "The service desk: tickets, their workflow, satisfaction.", ()),
     ("reports", "Views built from events; each tells how fresh it is.", ("/api/v1/admin/reports",)),
     ("auth", "Tokens and roles.", ()),
+    (
+        "dead-letters",
+        "Events a service could not apply, kept with their error: list, replay, discard.",
+        ("/api/v1/admin/dead-letters",),
+    ),
     ("system", "Whether the gateway and what it needs are up.", ("/health", "/ready")),
     ("docs", "This document and the page that shows it.", ("/openapi.json", "/docs")),
     ("dashboard", "The reports as charts, for a person.", ("/dashboard",)),

@@ -10,6 +10,7 @@ from gateway import answers
 from gateway.auth import TokenStore, bearer_token, check_admin_token, identify, permit, token_digest
 from gateway.customers import CustomerEndpoints
 from gateway.dashboard import DashboardEndpoints
+from gateway.dead_letters import DeadLetterEndpoints
 from gateway.deals import DealEndpoints
 from gateway.docs import DocsEndpoints
 from gateway.http import ApiError, add_headers, api
@@ -94,6 +95,7 @@ class AdminToken(DependencyProvider):
 class GatewayService(
     CustomerEndpoints,
     DashboardEndpoints,
+    DeadLetterEndpoints,
     DealEndpoints,
     InteractionEndpoints,
     ReportEndpoints,

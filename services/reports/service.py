@@ -161,8 +161,8 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
     pipeline = RpcProxy("pipeline")
 
     # Handler names are part of their queues' names: never rename one.
-    # requeue_on_error: a failure that may pass (database away) puts the
-    # event back; one that never can is logged and dropped by the inbox.
+    # An event that fails is a dead letter (retried, or kept for an admin);
+    # only an unreachable database puts it back in the queue.
     @event_handler("customers", "customer_created", requeue_on_error=True)
     def apply_customer_created(self, body):
         self.apply("customers", body)
@@ -212,7 +212,9 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
             (producer, body.get("event_type") if isinstance(body, dict) else None)
         )
         if applier is None:
-            return False  # an event these views do not use
+            if isinstance(body, dict) and isinstance(body.get("event_type"), str):
+                return False  # an event these views do not use
+            return self.inbox.apply(body, None)  # not an event at all: a dead letter
         effect, data_schema = applier
         return self.inbox.apply(body, effect, data_schema())
 
@@ -468,7 +470,7 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
                 log.warning("rebuild page of %s not applied yet, again: %s", producer, exc)
                 eventlet.sleep(RETRY_PAUSE_SECONDS)
             except SQLAlchemyError as exc:
-                # Some event of the page cannot apply: one at a time, the inbox drops it.
+                # Some event of the page cannot apply: one at a time, to the dead letters.
                 log.warning("rebuild applies a page of %s event by event: %s", producer, exc)
                 applied = sum(bool(self.apply(producer, body)) for body in page["events"])
                 with self.inbox.database.session() as session:

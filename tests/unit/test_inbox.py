@@ -4,12 +4,13 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters, migrations
-from crm_common.envelope import load_envelope, make_envelope
+from crm_common.envelope import load_envelope
 from crm_common.inbox import Inbox, apply_many, apply_once
 from services.reports import views
 from services.reports.models import AppliedEvent, CustomerFact, DeadLetter, ViewState
 from services.reports.schemas import CustomerCreatedData
 from tests.support.fakes import database_for
+from tests.support.streams import customer_created
 
 
 @pytest.fixture
@@ -25,22 +26,6 @@ def inbox(database):
     inbox.database = database
     inbox.policy = dead_letters.RetryPolicy(max_attempts=3, retry_seconds=2)
     return inbox
-
-
-def customer_created(customer_id="c-1", status="lead", owner="sam"):
-    return make_envelope(
-        event_type="customer_created",
-        producer="customers",
-        aggregate_id=customer_id,
-        sequence=1,
-        data={
-            "customer_id": customer_id,
-            "status": status,
-            "owner": owner,
-            "created_at": "2026-01-31T12:00:00+00:00",
-            "name": "Ada",
-        },
-    )
 
 
 def count(database, model):
