@@ -24,6 +24,15 @@ from gateway.http import ApiError
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+# On every answer to a request counted (or refused), and what each says.
+LIMIT_HEADER = "X-RateLimit-Limit"
+REMAINING_HEADER = "X-RateLimit-Remaining"
+RESET_HEADER = "X-RateLimit-Reset"
+HEADERS = {
+    LIMIT_HEADER: "Requests this token may make in any 60 seconds (CRM_RATE_LIMIT_PER_MINUTE).",
+    REMAINING_HEADER: "Requests it may still make in the window, after this one.",
+    RESET_HEADER: "Seconds until the oldest request counted leaves the window (at least 1).",
+}
 # After Redis failed, requests go uncounted this long before it is asked again.
 REST_SECONDS = 5
 
@@ -64,9 +73,9 @@ class Quota:
 
     def headers(self):
         return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.retry_after),
+            LIMIT_HEADER: str(self.limit),
+            REMAINING_HEADER: str(self.remaining),
+            RESET_HEADER: str(self.retry_after),
         }
 
     def refusal(self):

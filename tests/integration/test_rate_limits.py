@@ -30,6 +30,11 @@ def test_a_token_over_its_limit_is_429_until_its_requests_leave_the_window(clien
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     assert refused.headers["X-RateLimit-Limit"] == str(LIMIT)
     assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # As the document says a refusal answers (/openapi.json is not counted).
+    documented = client.get("/openapi.json").json()["components"]["responses"]["RateLimited"]
+    required = {name for name, header in documented["headers"].items() if header.get("required")}
+    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= required
+    assert required <= refused.headers.keys()
     assert_error(client.get(CUSTOMERS), 429, "RATE_LIMITED")
     assert viewer.get(CUSTOMERS).json()["items"] == [], "the refused create ran"
 
