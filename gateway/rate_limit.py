@@ -37,8 +37,17 @@ HEADERS = {
 REST_SECONDS = 5
 
 # -> {1 if this request is let in else 0, requests in the window, time of the oldest}
+# With a second key (a token's record), its value comes fourth, read in the same round
+# trip; without that key the request is not counted and the answer is {-1}.
 _COUNT = """
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local record = nil
+if KEYS[2] then
+    record = redis.call('GET', KEYS[2])
+    if not record then
+        return {-1}
+    end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
 local admitted = 0
@@ -49,7 +58,7 @@ if used < limit then
     admitted = 1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {admitted, used, oldest[2]}
+return {admitted, used, oldest[2], record}
 """
 
 
@@ -89,6 +98,7 @@ class Quota:
 
 class RateLimiter:
     def __init__(self, client, prefix, per_minute, clock=time.time):
+        self.client = client
         self.prefix = f"{prefix}:ratelimit"
         self.per_minute = per_minute
         self.clock = clock
@@ -97,14 +107,27 @@ class RateLimiter:
 
     def count(self, scope):
         """The Quota of `scope` (a token) with this request counted; None if none is counted."""
+        return self._run(scope)[0]
+
+    def count_reading(self, scope, key):
+        """(Quota, value of the Redis `key`): the request counted and `key` read in one round
+        trip (the token's record: one trip a request instead of two). A missing `key`
+        counts nothing: (None, None). Limits off or resting: (None, value read alone)."""
+        quota, value, asked = self._run(scope, key)
+        if not asked:
+            value = self.client.get(key)  # RedisError: the caller's to answer
+        return quota, value
+
+    def _run(self, scope, key=None):
+        """(Quota or None, value of `key`, whether Redis was asked)."""
         if not self.per_minute:
-            return None
+            return None, None, False
         now = self.clock()
         if now < self.resting_until:
-            return None
+            return None, None, False
         try:
-            admitted, used, oldest = self._count(
-                keys=[f"{self.prefix}:{scope}"],
+            answer = self._count(
+                keys=[f"{self.prefix}:{scope}", *([key] if key else [])],
                 args=[repr(now), WINDOW_SECONDS, self.per_minute, uuid.uuid4().hex],
             )
         except redis.RedisError as exc:
@@ -112,5 +135,9 @@ class RateLimiter:
                 "rate limits go uncounted for %s s: Redis cannot be reached (%s)", REST_SECONDS, exc
             )
             self.resting_until = now + REST_SECONDS
-            return None
-        return Quota(self.per_minute, used, bool(admitted), float(oldest) + WINDOW_SECONDS - now)
+            return None, None, False
+        if answer[0] == -1:
+            return None, None, True
+        admitted, used, oldest, *value = answer
+        quota = Quota(self.per_minute, used, bool(admitted), float(oldest) + WINDOW_SECONDS - now)
+        return quota, (value or [None])[0], True
