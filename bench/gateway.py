@@ -83,6 +83,10 @@ def measure(seconds, sizes, vhost, services, config, data_dir):
         response.raise_for_status()
     figures = {"gateway_data_set_events": events}
     figures.update(as_figures("bare", wrk(f"http://{bare}/bare", seconds)))
+    # Where a read's time goes: the gateway's HTTP stack alone (/health), then with the
+    # token and the rate limit (/auth/me: Redis, no service), then the whole read.
+    figures.update(as_figures("health", wrk(f"{gateway}/health", seconds)))
+    figures.update(as_figures("me", wrk(gateway, seconds, "reads.lua", viewer, "/api/v1/auth/me")))
     figures.update(
         as_figures("reads", wrk(gateway, seconds, "reads.lua", viewer, *READS)),
     )
@@ -173,6 +177,8 @@ def parse_wrk(output):
             in_distribution = True
         elif in_distribution and words and words[0] in ("50%", "75%", "90%", "99%"):
             found[f"p{words[0][:-1]}_ms"] = milliseconds(words[1])
+        elif line.startswith("status "):  # printed by our scripts that count statuses
+            found.setdefault("statuses", {})[words[1].rstrip(":")] = int(words[2])
         elif line.strip().startswith("Non-2xx or 3xx responses:"):
             found["not_2xx"] = int(words[-1])
         elif line.strip().startswith("Socket errors:"):
@@ -218,4 +224,6 @@ def targets(figures):
     ]
     if any(failures.values()):
         lines.append(f"answers other than 2xx or socket errors: {failures}")
+    if figures.get("gateway_creates_statuses"):
+        lines.append(f"customer creates answered: {figures['gateway_creates_statuses']}")
     return lines

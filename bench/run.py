@@ -238,6 +238,18 @@ ROWS = [
     ),
     ("raw kombu publish, persistent, confirmed", "raw_publish_confirmed_per_s", None, ""),
     (
+        f"GET /health of the gateway, {gateway.CONNECTIONS} connections (per s)",
+        "gateway_health_per_s",
+        "gateway_bare_per_s",
+        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
+    ),
+    (
+        f"GET /api/v1/auth/me (token, rate limit), {gateway.CONNECTIONS} connections (per s)",
+        "gateway_me_per_s",
+        "gateway_bare_per_s",
+        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
+    ),
+    (
         f"report reads through the gateway, {gateway.CONNECTIONS} connections (per s)",
         "gateway_reads_per_s",
         "gateway_bare_per_s",
