@@ -127,9 +127,19 @@ class GatewayService(
         Idempotency-Key (when `idempotency_key`); then `respond()`."""
         if not request.path.startswith(API_PREFIX):
             return respond()
-        self.identify(request)
-        scope = token_digest(bearer_token(request))
-        quota = self.rate_limits.count(scope)
+        token = bearer_token(request)
+        scope = token_digest(token)
+        counted = []
+
+        def read_counting(key):
+            # The token's record and the rate limit in one Redis round trip.
+            quota, value = self.rate_limits.count_reading(scope, key)
+            counted.append(quota)
+            return value
+
+        request.crm_principal = identify(request, self.admin_token, self.tokens, read_counting)
+        # The admin token is no record in Redis: it is counted on its own.
+        quota = counted[0] if counted else self.rate_limits.count(scope)
         if quota is not None:
             add_headers(request, quota.headers())
             if not quota.admitted:
