@@ -50,7 +50,14 @@ DEFAULTS = {
     "CRM_IDEMPOTENCY_TTL_SECONDS": "86400",
     # Requests per token in any 60 seconds (0: no limit).
     "CRM_RATE_LIMIT_PER_MINUTE": "600",
+    # Where a process serves /metrics for Prometheus (port 0: nowhere). `crm up` gives its
+    # processes this port and the next four, in the order of PROCESSES.
+    "CRM_METRICS_HOST": "127.0.0.1",
+    "CRM_METRICS_PORT": "9180",
 }
+# Every process `crm run` knows, in the order `crm up` starts them (and numbers their ports).
+PROCESSES = (*SERVICES, "gateway")
+HIGHEST_PORT = 65535
 
 INT_SETTINGS = (
     "CRM_MAX_BODY_BYTES",
@@ -60,9 +67,10 @@ INT_SETTINGS = (
     "CRM_REPORTS_CACHE_SECONDS",
     "CRM_IDEMPOTENCY_TTL_SECONDS",
     "CRM_RATE_LIMIT_PER_MINUTE",
+    "CRM_METRICS_PORT",
 )
 # Settings where 0 means "off" rather than a mistake.
-ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE")
+ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE", "CRM_METRICS_PORT")
 FLOAT_SETTINGS = (
     "CRM_RPC_TIMEOUT",
     "CRM_IMPORT_TIMEOUT",
@@ -101,10 +109,22 @@ def from_env(environ=None):
         settings[key] = _number(key, settings[key], int)
     for key in FLOAT_SETTINGS:
         settings[key] = _number(key, settings[key], float)
+    if settings["CRM_METRICS_PORT"] + len(PROCESSES) - 1 > HIGHEST_PORT:
+        raise ConfigError(
+            f"CRM_METRICS_PORT must leave room for {len(PROCESSES)} ports below "
+            f"{HIGHEST_PORT + 1}, got {settings['CRM_METRICS_PORT']}"
+        )
     for service_name in SERVICES:
         key = db_url_key(service_name)
         settings[key] = environ.get(key) or default_db_url(settings["CRM_DATA_DIR"], service_name)
     return nameko_config(settings)
+
+
+def metrics_port_of(config, name):
+    """The metrics port `crm up` gives process `name`: CRM_METRICS_PORT plus its place in
+    PROCESSES (0 stays 0: no metrics anywhere)."""
+    base = config["CRM_METRICS_PORT"]
+    return base + PROCESSES.index(name) if base else 0
 
 
 def for_process(config, name):

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQL
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm_common import metrics
 from crm_common.db import UTCDateTime, find_database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 
@@ -113,6 +114,7 @@ class Inbox(DependencyProvider):
 
     def setup(self):
         self.database = find_database(self.container)
+        self.service = self.container.service_name  # the metrics' label
         self.waiting = eventlet.queue.LightQueue()
 
     def start(self):
@@ -153,45 +155,46 @@ class Inbox(DependencyProvider):
         raising would send it back to the queue forever. Failures that may
         pass (see RETRYABLE) are raised, for the handler to requeue the event.
         """
+        service = self.service
         try:
             envelope = load_envelope(body, data_schema)
         except InvalidEvent as exc:
+            event_type = body.get("event_type") if isinstance(body, dict) else None
+            metrics.EVENTS_FAILED.labels(
+                service, str(event_type or metrics.UNKNOWN), "invalid"
+            ).inc()
             log.error("rejected invalid event: %s", exc, extra={"event_body": body})
             return False
+        event_type = envelope["event_type"]
         ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
         if self.batch_size > 1:
             done = eventlet.event.Event()
             self.waiting.put((envelope, effect, done))
             applied = done.wait()
             if applied is not None:
-                log.info(
-                    "%s %s",
-                    "applied" if applied else "skipped repeated",
-                    envelope["event_type"],
-                    extra=ids,
-                )
-                return applied
+                return self._applied(service, event_type, applied, ids)
         try:
             with self.database.session() as session:
                 applied = apply_once(session, self.model, envelope, effect)
         except RETRYABLE as exc:
-            log.warning(
-                "%s not applied yet, will retry: %s", envelope["event_type"], exc, extra=ids
-            )
+            metrics.EVENTS_FAILED.labels(service, event_type, "retry").inc()
+            log.warning("%s not applied yet, will retry: %s", event_type, exc, extra=ids)
             time.sleep(RETRY_PAUSE_SECONDS)
             raise
         except SQLAlchemyError as exc:
+            metrics.EVENTS_FAILED.labels(service, event_type, "unappliable").inc()
             log.error(
                 "dropped %s that cannot apply: %s",
-                envelope["event_type"],
+                event_type,
                 exc,
                 extra={**ids, "event_body": body},
             )
             return False
-        log.info(
-            "%s %s",
-            "applied" if applied else "skipped repeated",
-            envelope["event_type"],
-            extra=ids,
-        )
+        return self._applied(service, event_type, applied, ids)
+
+    def _applied(self, service, event_type, applied, ids):
+        """The one line and count of an event taken in, applied or a repeat."""
+        outcome = "applied" if applied else "repeated"
+        metrics.EVENTS_CONSUMED.labels(service, event_type, outcome).inc()
+        log.info("%s %s", "applied" if applied else "skipped repeated", event_type, extra=ids)
         return applied

@@ -81,6 +81,8 @@ def crm_config(rabbit_config, make_db_url, db_kind, tmp_path):
         # Tests see the broker path alone; catch-up tests ask for it explicitly.
         "CRM_REPORTS_CATCH_UP_SECONDS": "3600",
         "CRM_REPORTS_SEGMENT_SECONDS": "1",
+        # No metrics server unless a test asks for one: tests run side by side on one host.
+        "CRM_METRICS_PORT": "0",
     }
     for name in SERVICES:
         environ[db_url_key(name)] = make_db_url(db_kind, name)

@@ -1,15 +1,18 @@
+import uuid
+
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
-from crm_common.inbox import Inbox, apply_many, apply_once
+from crm_common.inbox import apply_many, apply_once
 from services.reports import views
 from services.reports.models import AppliedEvent, CustomerFact, ViewState
 from services.reports.schemas import CustomerCreatedData
-from tests.support.fakes import database_for
+from tests.support.fakes import bound_inbox, database_for
 
 
 @pytest.fixture
@@ -21,9 +24,16 @@ def database(tmp_path):
 
 @pytest.fixture
 def inbox(database):
-    inbox = Inbox(AppliedEvent)
-    inbox.database = database
-    return inbox
+    # A service name of its own, so the counters this test moves are its alone.
+    return bound_inbox(AppliedEvent, database, service_name=f"test-{uuid.uuid4().hex[:12]}")
+
+
+def counted(inbox, metric, event_type, label, value):
+    sample = REGISTRY.get_sample_value(
+        f"crm_events_{metric}_total",
+        {"service": inbox.service, "event_type": event_type, label: value},
+    )
+    return sample or 0
 
 
 def customer_created(customer_id="c-1", status="lead", owner="sam"):
@@ -55,6 +65,8 @@ def test_an_event_delivered_twice_is_applied_once(inbox, database):
     assert count(database, AppliedEvent) == 1
     with database.session() as session:
         assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "repeated") == 1
 
 
 def test_an_effect_that_fails_leaves_no_trace_so_a_retry_applies_it(database):
@@ -81,6 +93,9 @@ def test_an_invalid_event_is_dropped_without_effect(inbox, database):
     assert inbox.apply({"hello": "world"}, views.apply_customer_created) is False
     assert count(database, CustomerFact) == 0
     assert count(database, AppliedEvent) == 0
+    assert counted(inbox, "failed", "customer_created", "reason", "invalid") == 1
+    assert counted(inbox, "failed", "unknown", "reason", "invalid") == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 0
 
 
 @pytest.mark.parametrize(
@@ -104,6 +119,7 @@ def test_a_failure_that_may_pass_is_raised_for_the_event_to_be_redelivered(
         inbox.apply(customer_created(), fails, CustomerCreatedData())
     assert count(database, AppliedEvent) == 0
     assert count(database, CustomerFact) == 0
+    assert counted(inbox, "failed", "customer_created", "reason", "retry") == 1
 
 
 def test_an_event_the_database_refuses_is_dropped_not_looped(inbox, database):
@@ -112,6 +128,7 @@ def test_an_event_the_database_refuses_is_dropped_not_looped(inbox, database):
 
     assert inbox.apply(customer_created(), refused, CustomerCreatedData()) is False
     assert count(database, AppliedEvent) == 0
+    assert counted(inbox, "failed", "customer_created", "reason", "unappliable") == 1
 
 
 def test_a_batch_applies_each_new_event_once_and_skips_those_applied_before(inbox, database):
