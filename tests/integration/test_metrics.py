@@ -1,10 +1,12 @@
-"""Prometheus metrics and /ready as an operator sees them, with every service running.
+"""Metrics, /ready and log lines as an operator sees them, with every service running.
 
 The services run in this test process, sharing one metrics port: every series
 carries a `service` label, and counters are compared before and after, since
 the registry lives as long as the process.
 """
 
+import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from crm_common.config import db_url_key
 from crm_common.envelope import make_envelope, utcnow
+from crm_common.logs import JsonFormatter
 from gateway.service import GatewayService
 from services.customers.events import CustomerErased
 from services.customers.models import OutboxEvent
@@ -164,3 +167,39 @@ def test_ready_and_metrics_show_an_unpublished_event_and_the_reports_lag(system)
     )
     lag = client.get("/ready", auth=False).json()["reports_lag_seconds"]
     assert isinstance(lag, float) and lag >= 0
+
+
+class JsonLines(logging.Handler):
+    """The lines `crm run` would print, as dicts."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.formatter = JsonFormatter("test")
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_the_lines_of_a_request_carry_its_id_and_those_of_an_event_its_event_id(system, caplog):
+    client, _, _ = system
+    caplog.set_level(logging.INFO)
+    captured = JsonLines()
+    logging.getLogger().addHandler(captured)
+    try:
+        created = client.post(
+            "/api/v1/customers", {"name": "Ada"}, headers={"X-Request-Id": "trace-ada-1"}
+        )
+        assert created.status_code == 201
+        wait_for(
+            lambda: any(
+                line.get("message") == "applied customer_created" for line in captured.lines
+            ),
+            message="reports to log the event applied",
+        )
+    finally:
+        logging.getLogger().removeHandler(captured)
+    of_request = [line for line in captured.lines if line.get("request_id") == "trace-ada-1"]
+    assert {line["logger"] for line in of_request} >= {"gateway.http", "crm.rpc"}
+    [applied] = [line for line in captured.lines if line["message"] == "applied customer_created"]
+    assert applied["event_id"] and applied["aggregate_id"] == created.json()["id"]
