@@ -191,7 +191,10 @@ def up(config):
         )
         if config["CRM_METRICS_PORT"]:
             ports = ", ".join(f"{name} {metrics_port_of(config, name)}" for name in PROCESSES)
-            print(f"crm: metrics on http://{config['CRM_METRICS_HOST']}:PORT/metrics: {ports}")
+            print(
+                f"crm: metrics on http://{config['CRM_METRICS_HOST']}:PORT/metrics: {ports}",
+                flush=True,
+            )
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
