@@ -3,13 +3,15 @@
 Counters and histograms live in prometheus_client's default registry and
 carry a `service` label, so that several containers in one process (the
 tests run them that way) stay apart. Gauges that are cheap to read but
-expensive to keep current (the outbox backlog, the reports' lag) are read
-from the database when Prometheus scrapes, through `Readings`.
+expensive to keep current (the outbox backlog and the reports' lag from the
+database, the depth of the event queues from the broker) are read when
+Prometheus scrapes, through `Readings`, by whichever extension owns them.
 
 `Metrics()` is a dependency of every service and of the gateway: it starts
 the HTTP server on CRM_METRICS_HOST:CRM_METRICS_PORT (0: no server) with the
-container and registers the container's readings. The server is an eventlet
-WSGI server, shared by the containers of one process.
+container, and watches the depth of the container's event handler queues.
+The server is an eventlet WSGI server, shared by the containers of one
+process (its green threads, like the workers', never block the hub).
 """
 
 import contextlib
