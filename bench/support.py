@@ -64,6 +64,8 @@ def bench_env(vhost, data_dir, **settings):
         CRM_LOG_LEVEL=os.environ.get("CRM_BENCH_LOG_LEVEL", "WARNING"),
         CRM_ADMIN_TOKEN=BENCH_TOKEN,
         CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
+        # Several processes on one host, and other work beside them: no metrics ports.
+        CRM_METRICS_PORT="0",
         **settings,
     )
     return env

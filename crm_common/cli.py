@@ -25,7 +25,15 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from crm_common import dead_letter_cli
-from crm_common.config import SERVICES, ConfigError, db_url_key, for_process, from_env
+from crm_common.config import (
+    PROCESSES,
+    SERVICES,
+    ConfigError,
+    db_url_key,
+    for_process,
+    from_env,
+    metrics_port_of,
+)
 
 SERVICE_CLASSES = {
     "customers": "services.customers.service:CustomersService",
@@ -171,9 +179,11 @@ def up(config):
     env["CRM_ADMIN_TOKEN"] = admin_token(config, data_dir)
 
     children = {}
-    for name in (*SERVICES, "gateway"):
+    for name in PROCESSES:
+        # One host, so each process serves its metrics on a port of its own.
+        child_env = dict(env, CRM_METRICS_PORT=str(metrics_port_of(config, name)))
         children[name] = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "run", name], env=env
+            [sys.executable, "-m", "crm_common.cli", "run", name], env=child_env
         )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -184,6 +194,12 @@ def up(config):
             f"crm: up. Gateway on {url} (GET /ready, /api/v1/...). Ctrl-C stops everything.",
             flush=True,
         )
+        if config["CRM_METRICS_PORT"]:
+            ports = ", ".join(f"{name} {metrics_port_of(config, name)}" for name in PROCESSES)
+            print(
+                f"crm: metrics on http://{config['CRM_METRICS_HOST']}:PORT/metrics: {ports}",
+                flush=True,
+            )
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:

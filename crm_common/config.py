@@ -56,8 +56,15 @@ DEFAULTS = {
     "CRM_EVENT_RETRY_SECONDS": "2",
     # RabbitMQ queue type of the services' event-handler queues: classic or quorum.
     "CRM_EVENT_QUEUE_TYPE": "classic",
+    # Where a process serves /metrics for Prometheus (port 0: nowhere). `crm up` gives its
+    # processes this port and the next four, in the order of PROCESSES.
+    "CRM_METRICS_HOST": "127.0.0.1",
+    "CRM_METRICS_PORT": "9180",
 }
 QUEUE_TYPES = ("classic", "quorum")
+# Every process `crm run` knows, in the order `crm up` starts them (and numbers their ports).
+PROCESSES = (*SERVICES, "gateway")
+HIGHEST_PORT = 65535
 
 INT_SETTINGS = (
     "CRM_MAX_BODY_BYTES",
@@ -68,9 +75,10 @@ INT_SETTINGS = (
     "CRM_IDEMPOTENCY_TTL_SECONDS",
     "CRM_RATE_LIMIT_PER_MINUTE",
     "CRM_EVENT_MAX_ATTEMPTS",
+    "CRM_METRICS_PORT",
 )
 # Settings where 0 means "off" rather than a mistake.
-ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE")
+ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE", "CRM_METRICS_PORT")
 FLOAT_SETTINGS = (
     "CRM_RPC_TIMEOUT",
     "CRM_IMPORT_TIMEOUT",
@@ -115,10 +123,22 @@ def from_env(environ=None):
             f"CRM_EVENT_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, "
             f"got {settings['CRM_EVENT_QUEUE_TYPE']!r}"
         )
+    if settings["CRM_METRICS_PORT"] + len(PROCESSES) - 1 > HIGHEST_PORT:
+        raise ConfigError(
+            f"CRM_METRICS_PORT must leave room for {len(PROCESSES)} ports below "
+            f"{HIGHEST_PORT + 1}, got {settings['CRM_METRICS_PORT']}"
+        )
     for service_name in SERVICES:
         key = db_url_key(service_name)
         settings[key] = environ.get(key) or default_db_url(settings["CRM_DATA_DIR"], service_name)
     return nameko_config(settings)
+
+
+def metrics_port_of(config, name):
+    """The metrics port `crm up` gives process `name`: CRM_METRICS_PORT plus its place in
+    PROCESSES (0 stays 0: no metrics anywhere)."""
+    base = config["CRM_METRICS_PORT"]
+    return base + PROCESSES.index(name) if base else 0
 
 
 def for_process(config, name):

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_common import dead_letters
+from crm_common import dead_letters, metrics
 from crm_common.db import UTCDateTime, find_database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 
@@ -124,6 +124,7 @@ class Inbox(DependencyProvider):
 
     def setup(self):
         self.database = find_database(self.container)
+        self.service = self.container.service_name  # the metrics' label
         self.waiting = eventlet.queue.LightQueue()
         self.policy = dead_letters.RetryPolicy.from_config(self.container.config)
 
@@ -187,29 +188,33 @@ class Inbox(DependencyProvider):
         loops and never blocks the queue. Only when that write fails too (the
         database is away) is the error raised, for the handler to requeue it.
         """
+        service = self.service
         try:
             envelope = load_envelope(body, data_schema)
         except InvalidEvent as exc:
+            event_type = body.get("event_type") if isinstance(body, dict) else None
+            metrics.EVENTS_FAILED.labels(
+                service, str(event_type or metrics.UNKNOWN), "invalid"
+            ).inc()
             log.error("rejected invalid event: %s", exc, extra={"event_body": body})
             self._dead_letter(body, exc, consumer)
             return False
+        event_type = envelope["event_type"]
         ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
         if self.batch_size > 1:
             done = eventlet.event.Event()
             self.waiting.put((envelope, effect, done))
             applied = done.wait()
             if applied is not None:
-                self._log_applied(envelope, applied, ids)
-                return applied
+                return self._applied(service, event_type, applied, ids)
         try:
             with self.database.session() as session:
                 applied = apply_once(session, self.model, envelope, effect)
         except Exception as exc:  # every kind: the dead letters decide what happens next
-            log.warning("%s not applied: %s", envelope["event_type"], exc, extra=ids)
-            self._dead_letter(body, exc, consumer)
+            log.warning("%s not applied: %s", event_type, exc, extra=ids)
+            self._dead_letter(body, exc, consumer, event_type)
             return False
-        self._log_applied(envelope, applied, ids)
-        return applied
+        return self._applied(service, event_type, applied, ids)
 
     def apply_now(self, body, effect, data_schema=None):
         """Apply `body` once or raise what failed: for a retry or replay of a dead letter."""
@@ -217,10 +222,11 @@ class Inbox(DependencyProvider):
         with self.database.session() as session:
             applied = apply_once(session, self.model, envelope, effect)
         ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
-        self._log_applied(envelope, applied, ids)
-        return applied
+        return self._applied(self.service, envelope["event_type"], applied, ids)
 
-    def _dead_letter(self, body, exc, consumer):
+    def _dead_letter(self, body, exc, consumer, event_type=None):
+        """Record the failure; with `event_type`, count it by what happens next
+        (an invalid event is counted as such by its caller)."""
         consumer = consumer or self.consumer_of(body) or dead_letters.Consumer(None, None, None)
         try:
             with self.database.session() as session:
@@ -243,8 +249,13 @@ class Inbox(DependencyProvider):
                 db_exc,
                 extra={"error": dead_letters.describe(exc)},
             )
+            if event_type:
+                metrics.EVENTS_FAILED.labels(self.service, event_type, "requeued").inc()
             time.sleep(RETRY_PAUSE_SECONDS)
             raise exc from db_exc
+        if event_type:
+            reason = "dead" if where["status"] == dead_letters.DEAD else "retry"
+            metrics.EVENTS_FAILED.labels(self.service, event_type, reason).inc()
         log.error(
             "event %s: %s",
             "kept as a dead letter" if where["status"] == dead_letters.DEAD else "will be retried",
@@ -253,13 +264,12 @@ class Inbox(DependencyProvider):
         )
 
     @staticmethod
-    def _log_applied(envelope, applied, ids):
-        log.info(
-            "%s %s",
-            "applied" if applied else "skipped repeated",
-            envelope["event_type"],
-            extra=ids,
-        )
+    def _applied(service, event_type, applied, ids):
+        """The one line and count of an event taken in, applied or a repeat."""
+        outcome = "applied" if applied else "repeated"
+        metrics.EVENTS_CONSUMED.labels(service, event_type, outcome).inc()
+        log.info("%s %s", "applied" if applied else "skipped repeated", event_type, extra=ids)
+        return applied
 
 
 class InboxWorker:

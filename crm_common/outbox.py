@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from crm_common import metrics
 from crm_common.db import UTCDateTime, bulk_insert, find_database, lock_for
 from crm_common.envelope import make_envelope, utcnow
 from crm_common.errors import ValidationFailed
@@ -108,6 +109,20 @@ class Outbox(EventDispatcher):
         self.database = find_database(self.container)
         self.relay_grace = timedelta(seconds=self.container.config["CRM_OUTBOX_RELAY_GRACE"])
 
+    def start(self):
+        super().start()
+        metrics.watch(
+            self,
+            self.container.service_name,
+            "crm_outbox_backlog",
+            "Events committed to the outbox and not yet published.",
+            lambda: [({}, self.unpublished_count())],
+        )
+
+    def stop(self):
+        metrics.forget(self)
+        super().stop()
+
     def get_dependency(self, worker_ctx):
         self.committed[worker_ctx] = []
         return OutboxWriter(self, self.committed[worker_ctx])
@@ -127,11 +142,15 @@ class Outbox(EventDispatcher):
     def publish_and_mark(self, envelopes):
         """Publish in order; mark what went out. Stops at the first failure."""
         sent = []
+        service = self.container.service_name
         try:
             for envelope in envelopes:
                 self.publish(envelope)
                 sent.append(envelope["event_id"])
+                metrics.EVENTS_PUBLISHED.labels(service, envelope["event_type"]).inc()
         except Exception as exc:  # the broker is away: the relay retries later
+            for envelope in envelopes[len(sent) :]:
+                metrics.EVENTS_FAILED.labels(service, envelope["event_type"], "publish").inc()
             log.warning(
                 "outbox publish failed, %d event(s) left for the relay: %s",
                 len(envelopes) - len(sent),

@@ -1,9 +1,9 @@
 """Entrypoints every service has, written once.
 
-A service class lists these as bases: `ServiceBase` for its `health` RPC,
-`EventProducer` (which needs `self.db` and `self.outbox`) for its event log
-and the outbox relay, and `EventConsumer` (which needs `self.db` and
-`self.inbox`) for its dead letters.
+A service class lists these as bases: `ServiceBase` for its `health` RPC, its
+request log and its metrics, `EventProducer` (which needs `self.db` and
+`self.outbox`) for its event log and the outbox relay, and `EventConsumer`
+(which needs `self.db` and `self.inbox`) for its dead letters.
 """
 
 import logging
@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crm_common import dead_letters
 from crm_common.errors import Conflict, NotFound, ValidationFailed
 from crm_common.logs import RequestLog
+from crm_common.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,24 @@ MAX_REPLAY = 100
 
 class ServiceBase:
     request_log = RequestLog()
+    metrics = Metrics()
 
     @rpc
     def health(self):
-        """Answers when the service is up and its database answers."""
+        """Answers when the service is up and its database answers, with what a
+        service adds in `health_details` (its outbox backlog, the reports' lag)."""
         self.db.execute(text("SELECT 1"))
-        return {"service": self.name, "status": "ok"}
+        details = self.health_details()
+        self.db.rollback()
+        return {"service": self.name, "status": "ok", **details}
+
+    def health_details(self):
+        details = {}
+        if isinstance(self, EventProducer):
+            # Events committed and not yet published: a backlog that grows while the
+            # broker is away and drains once it is back.
+            details["outbox_backlog"] = self.outbox.unpublished_count()
+        return details
 
 
 class EventProducer:

@@ -121,6 +121,24 @@ class Readiness(Answer):
         values=fields.String(),
         metadata={"description": '"ok", or why the broker, Redis or a service does not answer.'},
     )
+    outbox_backlog = always(
+        fields.Dict,
+        keys=fields.String(),
+        values=fields.Integer(allow_none=True),
+        metadata={
+            "description": "Per service: events committed and not yet published to the broker "
+            "(it grows while the broker is away); null for a service that does not answer."
+        },
+    )
+    reports_lag_seconds = always(
+        fields.Float,
+        nullable=True,
+        metadata={
+            "description": "Seconds since the newest event the reports applied occurred; null "
+            "before the first, or when reports do not answer. It grows while events wait, "
+            "and while none happen."
+        },
+    )
 
 
 # --- customers -------------------------------------------------------------------------------

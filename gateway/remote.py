@@ -14,6 +14,7 @@ from nameko import exceptions as nameko_exceptions
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import ServiceProxy
 
+from crm_common.metrics import timed_call
 from gateway.http import ApiError
 
 REMOTE_ERRORS = {
@@ -86,7 +87,8 @@ def call(proxy, method, *args, timeout, **kwargs):
     service = proxy.service_name
     timer = eventlet.Timeout(timeout)
     try:
-        return getattr(proxy, method)(*args, **kwargs)
+        with timed_call(proxy, service, method):
+            return getattr(proxy, method)(*args, **kwargs)
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise

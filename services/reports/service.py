@@ -20,7 +20,15 @@ from crm_common.handlers import event_handler
 from crm_common.inbox import RETRYABLE, Inbox, apply_many
 from crm_common.outbox import Outbox
 from crm_common.service import EventConsumer, EventProducer, ServiceBase
-from services.reports import catchup, funnel_view, rebuild, segment_view, ticket_view, views
+from services.reports import (
+    catchup,
+    funnel_view,
+    lag,
+    rebuild,
+    segment_view,
+    ticket_view,
+    views,
+)
 from services.reports.cache import ReportCache
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, DeadLetter, OutboxEvent
@@ -156,6 +164,7 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
     catch_up_schedule = CatchUpSchedule()
     segment_schedule = SegmentSchedule()
     cache = ReportCache()
+    lag_metrics = lag.LagMetrics()
     customers = RpcProxy("customers")
     interactions = RpcProxy("interactions")
     pipeline = RpcProxy("pipeline")
@@ -206,6 +215,10 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
     @event_handler("pipeline", "deal_reopened", requeue_on_error=True)
     def apply_deal_reopened(self, body):
         self.apply("pipeline", body)
+
+    def health_details(self):
+        """The outbox backlog, and how far the views are behind the events (`lag_seconds`)."""
+        return {**super().health_details(), "lag_seconds": lag.lag_seconds(self.db, utcnow())}
 
     def apply(self, producer, body):
         applier = APPLIERS.get(

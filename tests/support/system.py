@@ -24,6 +24,8 @@ def system_config(amqp_uri, db_url_of, data_dir, **overrides):
         # Tests see the broker path alone; catch-up tests ask for it explicitly.
         "CRM_REPORTS_CATCH_UP_SECONDS": "3600",
         "CRM_REPORTS_SEGMENT_SECONDS": "1",
+        # No metrics server unless a test asks for one: tests run side by side on one host.
+        "CRM_METRICS_PORT": "0",
         **overrides,
     }
     for name in SERVICES:

@@ -1,15 +1,18 @@
+import uuid
+
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters, migrations
 from crm_common.envelope import load_envelope
-from crm_common.inbox import Inbox, apply_many, apply_once
+from crm_common.inbox import apply_many, apply_once
 from services.reports import views
 from services.reports.models import AppliedEvent, CustomerFact, DeadLetter, ViewState
 from services.reports.schemas import CustomerCreatedData
-from tests.support.fakes import database_for
+from tests.support.fakes import bound_inbox, database_for
 from tests.support.streams import customer_created
 
 
@@ -22,10 +25,20 @@ def database(tmp_path):
 
 @pytest.fixture
 def inbox(database):
-    inbox = Inbox(AppliedEvent, DeadLetter)
-    inbox.database = database
+    # A service name of its own, so the counters this test moves are its alone.
+    inbox = bound_inbox(
+        AppliedEvent, DeadLetter, database, service_name=f"test-{uuid.uuid4().hex[:12]}"
+    )
     inbox.policy = dead_letters.RetryPolicy(max_attempts=3, retry_seconds=2)
     return inbox
+
+
+def counted(inbox, metric, event_type, label, value):
+    sample = REGISTRY.get_sample_value(
+        f"crm_events_{metric}_total",
+        {"service": inbox.service, "event_type": event_type, label: value},
+    )
+    return sample or 0
 
 
 def count(database, model):
@@ -41,6 +54,8 @@ def test_an_event_delivered_twice_is_applied_once(inbox, database):
     assert count(database, AppliedEvent) == 1
     with database.session() as session:
         assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "repeated") == 1
 
 
 def test_an_effect_that_fails_leaves_no_trace_so_a_retry_applies_it(database):
@@ -79,6 +94,9 @@ def test_an_invalid_event_is_a_dead_letter_at_once_without_effect(inbox, databas
     assert invalid_data.body == body
     assert (not_an_event.status, not_an_event.event_id) == ("dead", None)
     assert not_an_event.body == {"hello": "world"}
+    assert counted(inbox, "failed", "customer_created", "reason", "invalid") == 1
+    assert counted(inbox, "failed", "unknown", "reason", "invalid") == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 0
 
 
 def test_the_same_message_failing_again_updates_its_one_entry(inbox, database):
@@ -112,6 +130,7 @@ def test_a_failure_that_may_pass_is_kept_for_a_retry_after_a_backoff(inbox, data
     assert type(failure).__name__ in letter.error
     wait = (letter.next_attempt_at - letter.last_failed_at).total_seconds()
     assert wait == pytest.approx(2)
+    assert counted(inbox, "failed", "customer_created", "reason", "retry") == 1
 
 
 @pytest.mark.parametrize(
@@ -129,12 +148,13 @@ def test_a_failure_that_never_passes_is_a_dead_letter_at_once(inbox, database, f
     assert count(database, AppliedEvent) == 0
     [letter] = letters(database)
     assert (letter.status, letter.kind, letter.next_attempt_at) == ("dead", "permanent", None)
+    assert counted(inbox, "failed", "customer_created", "reason", "dead") == 1
 
 
 def test_when_the_failure_cannot_be_recorded_the_event_goes_back_to_the_queue(
     inbox, database, monkeypatch
 ):
-    """The database is away: an outage, not a bad message. Nothing is counted."""
+    """The database is away: an outage, not a bad message. No attempt is counted."""
     monkeypatch.setattr("crm_common.inbox.RETRY_PAUSE_SECONDS", 0)
     down = OperationalError("SELECT 1", {}, Exception("connection refused"))
 
@@ -151,6 +171,7 @@ def test_when_the_failure_cannot_be_recorded_the_event_goes_back_to_the_queue(
     with pytest.raises(Exception, match="Not a valid"):
         inbox.apply({**customer_created(), "event_id": "nope"}, views.apply_customer_created)
     assert count(database, DeadLetter) == 0
+    assert counted(inbox, "failed", "customer_created", "reason", "requeued") == 1
 
 
 def test_a_batch_applies_each_new_event_once_and_skips_those_applied_before(inbox, database):
