@@ -51,8 +51,12 @@ message after handling it; several consumers of one queue share its messages.
 The broker keeps only what arrives after the queue is bound: for the history
 before that, read the producer's log over Nameko RPC, `events_since(cursor,
 limit)` on the service of the exchange's name, which answers the same
-envelopes in commit order with a `next_cursor`. examples/subscriber.py in the
-repository does all of this with kombu alone.
+envelopes in commit order with a `next_cursor`. Any AMQP client can call it:
+publish `{"args": [cursor, limit], "kwargs": {}}` as JSON to the topic
+exchange `nameko-rpc` with routing key `<service>.events_since`, a
+`correlation_id`, and `reply_to` naming the routing key of a reply queue of
+yours bound to `nameko-rpc`; the reply is `{"result": ..., "error": null}`.
+examples/subscriber.py in the repository does all of this with kombu alone.
 """
 
 

@@ -204,9 +204,10 @@ def deal(rng, company, today):
 
 def interaction(rng, deals, today):
     channel, direction, subject, outcome = rng.choice(INTERACTION_KINDS)
-    days_ago = int(rng.triangular(0, 365, 20))  # more of them lately
-    moment = datetime.combine(today, time(9), tzinfo=UTC) - timedelta(
-        days=days_ago, minutes=rng.randrange(8 * 60)
+    days_ago = int(rng.triangular(1, 365, 20))  # more of them lately
+    # Working hours of a day before today: never in the future, whenever the demo runs.
+    moment = datetime.combine(today - timedelta(days=days_ago), time(9), tzinfo=UTC) + timedelta(
+        minutes=rng.randrange(8 * 60)
     )
     return Interaction(
         channel=channel,
