@@ -52,8 +52,13 @@ class Api:
         return self._local.session
 
     def call(self, method, path, body=None, key=None, ok=(200, 201), params=None):
-        """The answer's JSON; retries what a retry cannot make happen twice (429, 503, a cut)."""
+        """The answer's JSON; retries what a retry cannot make happen twice (429, 503, a cut).
+
+        A POST is retried only with its Idempotency-Key; GET, PATCH and DELETE set what they
+        set, so sending them again changes nothing more.
+        """
         headers = {"Idempotency-Key": key} if key else {}
+        retryable = method != "POST" or key is not None
         for attempt in range(RETRIES):
             try:
                 response = self.session.request(
@@ -65,7 +70,7 @@ class Api:
                     timeout=TIMEOUT_SECONDS,
                 )
             except requests.ConnectionError as exc:
-                if attempt == RETRIES - 1 or (method != "GET" and not key):
+                if attempt == RETRIES - 1 or not retryable:
                     raise DemoError(f"{method} {path}: {exc}") from None
                 time.sleep(2**attempt)
                 continue
@@ -73,7 +78,7 @@ class Api:
             if response.status_code == 429 or code == "IDEMPOTENCY_KEY_IN_PROGRESS":
                 time.sleep(float(response.headers.get("Retry-After", "1")))
                 continue
-            if response.status_code == 503 and (method == "GET" or key) and attempt < RETRIES - 1:
+            if response.status_code == 503 and retryable and attempt < RETRIES - 1:
                 time.sleep(2**attempt)
                 continue
             if response.status_code not in ok:
@@ -112,7 +117,7 @@ def load(base_url, admin_token, customers=300, seed=1, workers=4, echo=print):
     admin = Api(base_url, admin_token)
     check_system(admin)
     today = demo_data.today_utc()
-    people = issue_tokens(admin)
+    people, token_ids = issue_tokens(admin)
     tally = Tally()
     started = time.monotonic()
     every = max(1, customers // 10)
@@ -130,7 +135,7 @@ def load(base_url, admin_token, customers=300, seed=1, workers=4, echo=print):
                         f"({time.monotonic() - started:.0f} s): {tally.line()}"
                     )
     finally:
-        for token_id in people.pop("_ids"):
+        for token_id in token_ids:
             admin.call("DELETE", f"{API}/auth/tokens/{token_id}", ok=(200, 204, 404))
     echo(f"demo: done. Open {base_url}/dashboard (reports follow the events within seconds).")
     return tally.counts
@@ -138,7 +143,7 @@ def load(base_url, admin_token, customers=300, seed=1, workers=4, echo=print):
 
 def check_system(admin):
     try:
-        status, _ = admin.call("GET", "/ready", ok=(200,))
+        admin.call("GET", "/ready", ok=(200,))
         _, me = admin.call("GET", f"{API}/auth/me", ok=(200,))
     except DemoError as exc:
         raise DemoError(f"the system is not ready or the token is refused: {exc}") from None
@@ -149,7 +154,7 @@ def check_system(admin):
 
 
 def issue_tokens(admin):
-    """{person: Api} for each rep and agent, and `_ids` of their tokens to revoke at the end."""
+    """({person: Api} for each rep and agent, the ids of their tokens to revoke at the end)."""
     people, ids = {}, []
     for role, names in (("sales", demo_data.REPS), ("service", demo_data.AGENTS)):
         for name in names:
@@ -161,8 +166,7 @@ def issue_tokens(admin):
             )
             people[name] = Api(admin.base_url, issued["token"])
             ids.append(issued["id"])
-    people["_ids"] = ids
-    return people
+    return people, ids
 
 
 def tell(story, people, seed):
