@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from crm_common import metrics
 from crm_common.db import UTCDateTime, bulk_insert, find_database, lock_for
-from crm_common.envelope import make_envelope, utcnow
+from crm_common.envelope import SCHEMA_VERSION, make_envelope, utcnow
 from crm_common.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -258,14 +258,14 @@ class OutboxWriter:
         self._outbox = outbox
         self._committed = committed
 
-    def add(self, session, event_type, aggregate_id, sequence, data, schema_version=1):
+    def add(self, session, event_type, aggregate_id, sequence, data, schema_version=SCHEMA_VERSION):
         """Write one event in `session`'s transaction; it is published after commit."""
         [envelope] = self.add_many(
             session, [(event_type, aggregate_id, sequence, data)], schema_version
         )
         return envelope
 
-    def add_many(self, session, events, schema_version=1):
+    def add_many(self, session, events, schema_version=SCHEMA_VERSION):
         """Write events given as (event_type, aggregate_id, sequence, data), in order.
 
         The first event of each type is checked against the envelope and
