@@ -5,12 +5,12 @@ A service class lists these as bases: `ServiceBase` for its `health` RPC and
 and the outbox relay.
 """
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy import text
 
 from crm_common.errors import ValidationFailed
 from crm_common.logs import RequestLog
+from crm_common.rpc import rpc
 
 RELAY_INTERVAL_SECONDS = 1
 

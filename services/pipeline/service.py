@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from nameko.events import event_handler
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
@@ -28,6 +28,7 @@ from crm_common.envelope import utcnow
 from crm_common.errors import Unavailable
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
+from crm_common.rpc import rpc
 from crm_common.service import EventProducer, ServiceBase
 from services.pipeline import domain, store
 from services.pipeline.events import CATALOG

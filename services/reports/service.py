@@ -9,7 +9,7 @@ import eventlet
 from marshmallow import ValidationError
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,6 +19,7 @@ from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.errors import NotFound, ValidationFailed
 from crm_common.inbox import RETRYABLE, Inbox, apply_many
 from crm_common.outbox import Outbox
+from crm_common.rpc import rpc
 from crm_common.service import EventProducer, ServiceBase
 from services.reports import catchup, funnel_view, rebuild, segment_view, ticket_view, views
 from services.reports.cache import ReportCache
