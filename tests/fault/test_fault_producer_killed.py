@@ -6,12 +6,9 @@ import uuid
 import pytest
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import select
 
-from crm_common.config import db_url_key
-from services.customers.models import OutboxEvent
 from services.reports.service import ReportsService
-from tests.support.fakes import database_for
+from tests.support.records import customer_outbox
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.parametrize("db_kind", ["postgres"])]
@@ -49,17 +46,6 @@ def tap(crm_config):
     tap.close()
 
 
-def outbox_rows(config):
-    database = database_for(config[db_url_key("customers")])
-    try:
-        with database.session() as session:
-            return session.execute(
-                select(OutboxEvent.event_id, OutboxEvent.aggregate_id, OutboxEvent.published_at)
-            ).all()
-    finally:
-        database.engine.dispose()
-
-
 def test_a_producer_killed_between_commit_and_publish_sends_the_event_once_on_restart(
     crm_config, processes, make_broker_proxy, runner_factory, tap
 ):
@@ -82,7 +68,7 @@ def test_a_producer_killed_between_commit_and_publish_sends_the_event_once_on_re
         holding.expect("held customers.events", timeout=15)
         processes.kill("customers")
 
-        [(event_id, aggregate_id, published_at)] = outbox_rows(crm_config)
+        [(event_id, aggregate_id, published_at)] = customer_outbox(crm_config)
         assert (aggregate_id, published_at) == (customer["id"], None)
         assert tap.event_ids() == []
         assert rpc.reports.customers_by_status_owner()["total"] == 0
@@ -95,7 +81,7 @@ def test_a_producer_killed_between_commit_and_publish_sends_the_event_once_on_re
         ids = tap.event_ids()
         assert ids.count(event_id) == 1
         assert [body["aggregate_id"] for body in tap.bodies] == [customer["id"], second["id"]]
-        assert all(published is not None for _, _, published in outbox_rows(crm_config))
+        assert all(published is not None for _, _, published in customer_outbox(crm_config))
 
         wait_for(
             lambda: rpc.reports.customers_by_status_owner()["total"] == 2,

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from crm_common.config import SERVICES
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +86,15 @@ class Processes:
     def log(self, name):
         path = self.log_path(name)
         return path.read_text() if path.exists() else ""
+
+    def start_system(self, **overrides):
+        """Every service and the gateway, as `crm up` starts them; answers the gateway's URL
+        once /ready says the system is up."""
+        for name in (*SERVICES, "gateway"):
+            self.start(name, **overrides)
+        base_url = f"http://{self.env['CRM_GATEWAY_ADDRESS']}"
+        self.wait_ready(base_url)
+        return base_url
 
     def wait_answering(self, config, *names, timeout=START_SECONDS):
         """Wait until each of the services `names` answers its `health` RPC."""
