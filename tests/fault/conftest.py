@@ -9,6 +9,7 @@ machine's shared servers are never stopped. Run these alone with
 import pytest
 
 from tests.integration.conftest import make_broker_proxy, redis_proxy  # noqa: F401
+from tests.support import private_postgres as postgres_cluster
 from tests.support.processes import Processes, process_env
 
 
@@ -22,3 +23,16 @@ def processes(crm_config, tmp_path):
         yield running
     finally:
         running.close()
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of the test's own (tests/support/private_postgres.py)."""
+    if not postgres_cluster.available():
+        pytest.skip("no PostgreSQL server binaries: set CRM_TEST_PG_BIN to their folder")
+    server = postgres_cluster.PrivatePostgres()
+    try:
+        server.create()
+        yield server
+    finally:
+        server.destroy()
