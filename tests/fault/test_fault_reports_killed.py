@@ -13,8 +13,8 @@ from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.parametrize("db_kind", ["postgres"])]
 
-ACTIVE_CUSTOMERS = 3
-IMPORTED_CUSTOMERS = 200
+ACTIVE_CUSTOMERS = 2
+IMPORTED_CUSTOMERS = 100
 
 
 def imported(client, count):
