@@ -13,6 +13,7 @@ import eventlet
 import requests
 
 from tests.support.settings import ADMIN_TOKEN
+from tests.support.waiting import wait_for
 
 # A client that got a 503 waits this long before its next write, as a client app would.
 BACKOFF_SECONDS = 0.2
@@ -109,3 +110,54 @@ class Writers:
             elif status == 409 and body["error"]["code"] == "CONFLICT":
                 ids[write.key] = body["error"]["existing_id"]
         return ids
+
+
+# Writes counted at each step of an outage: enough to see each state, few enough to be quick.
+WRITES_PER_STEP = 6
+
+
+def write_through_outage(base_url, outage, recovery, while_down=lambda: None):
+    """Writers at work before, during and after an outage: `outage()` starts it once some
+    writes are acknowledged, `while_down()` runs once some are refused, `recovery()` ends
+    it; answers the Writers once writes are acknowledged again. Every answer on the way
+    was a 201 or a 503: a 500, or no answer within the client's timeout, fails."""
+    with Writers(base_url) as writers:
+        wait_for(lambda: writers.seen(201) >= WRITES_PER_STEP, timeout=30, message="writes before")
+        outage()
+        wait_for(
+            lambda: writers.seen(503) >= WRITES_PER_STEP,
+            timeout=30,
+            message="writes refused with 503 during the outage",
+        )
+        while_down()
+        before = writers.seen(201)
+        recovery()
+        wait_for(
+            lambda: writers.seen(201) >= before + WRITES_PER_STEP,
+            timeout=60,
+            message="writes acknowledged again after the outage",
+        )
+    assert writers.statuses() <= {201, 503}, writers.statuses()
+    return writers
+
+
+def assert_nothing_lost(writers, stored_ids, client):
+    """Every write is stored and in the report, once its refused tries are sent again.
+
+    A refused write sent again with its key runs now, or names the customer its first try
+    made when only the answer was lost: a client that retries loses nothing.
+    `stored_ids()` reads the customer ids in the customers database.
+    """
+    writers.retry_refused()
+    assert {write.status for write in writers.writes} <= {201, 409}
+    acknowledged = writers.customer_ids()
+    assert len(acknowledged) == len(writers.writes)
+    stored = stored_ids()
+    assert sorted(stored) == sorted(set(acknowledged.values()))
+    assert len(stored) == len(writers.writes)
+
+    def report_total():
+        response = client.get("/api/v1/reports/customers")
+        return response.status_code == 200 and response.json()["total"] == len(stored)
+
+    wait_for(report_total, timeout=60, message=f"{len(stored)} customers in the report")
