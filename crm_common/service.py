@@ -8,7 +8,6 @@ request log and its metrics, `EventProducer` (which needs `self.db` and
 
 import logging
 
-from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +16,7 @@ from crm_common import dead_letters
 from crm_common.errors import Conflict, NotFound, ValidationFailed
 from crm_common.logs import RequestLog
 from crm_common.metrics import Metrics
+from crm_common.rpc import rpc
 
 log = logging.getLogger(__name__)
 

@@ -49,6 +49,19 @@ REMOTE_ERRORS = {
     "services.interactions.exceptions.InvalidTicketStep": 422,
 }
 
+# What a service raises when its own database is away (restarting, unreachable, out of
+# connections, a transaction it must retry): an outage to the client (503), not a bug.
+DATABASE_UNAVAILABLE = (
+    "sqlalchemy.exc.OperationalError",
+    "sqlalchemy.exc.InterfaceError",
+    "sqlalchemy.exc.DisconnectionError",
+    "sqlalchemy.exc.TimeoutError",
+)
+
+
+class DatabaseUnavailable(Exception):
+    """A service answered that its database cannot serve it now (its log says why)."""
+
 
 class RemoteServiceError(ApiError):
     """A service's `ServiceError`, rebuilt from the args Nameko carried back."""
@@ -65,6 +78,8 @@ for _path, _status in REMOTE_ERRORS.items():
     nameko_exceptions.registry[_path] = functools.partial(
         RemoteServiceError, _status, exc_type=_path.rsplit(".", 1)[-1]
     )
+for _path in DATABASE_UNAVAILABLE:
+    nameko_exceptions.registry[_path] = DatabaseUnavailable
 
 
 def expiring(proxy, seconds):
@@ -97,6 +112,8 @@ def call(proxy, method, *args, timeout, **kwargs):
         raise ApiError(503, f"The {service} service is not running.") from None
     except (OperationalError, ConnectionError, OSError):
         raise ApiError(503, "The message broker cannot be reached.") from None
+    except DatabaseUnavailable:
+        raise ApiError(503, f"The {service} service cannot reach its database now.") from None
     except RemoteError as exc:
         # Not a client mistake: a bug or an outage inside the service.
         raise ApiError(500, f"The {service} service failed ({exc.exc_type}).") from None

@@ -3,7 +3,6 @@
 import uuid
 
 from marshmallow import ValidationError
-from nameko.rpc import rpc
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -13,6 +12,7 @@ from crm_common.envelope import utcnow
 from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
+from crm_common.rpc import rpc
 from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.customers import csvfiles, domain, store
 from services.customers.events import CATALOG

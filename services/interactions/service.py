@@ -7,7 +7,7 @@ import uuid
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from crm_common.errors import Unavailable
 from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
+from crm_common.rpc import rpc
 from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.interactions import domain, store
 from services.interactions.deals import check_deal

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
@@ -28,6 +28,7 @@ from crm_common.errors import Unavailable
 from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
+from crm_common.rpc import rpc
 from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.pipeline import domain, store
 from services.pipeline.events import CATALOG

@@ -8,7 +8,7 @@ from functools import partial
 import eventlet
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,6 +19,7 @@ from crm_common.errors import NotFound, ValidationFailed
 from crm_common.handlers import event_handler
 from crm_common.inbox import RETRYABLE, Inbox, apply_many
 from crm_common.outbox import Outbox
+from crm_common.rpc import rpc
 from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.reports import (
     catchup,

@@ -62,3 +62,24 @@ def redis_proxy():
     proxy.url = f"redis://127.0.0.1:{proxy.args[0]}{target.path or '/0'}"
     yield proxy
     proxy.cut()
+
+
+@pytest.fixture
+def make_broker_proxy(crm_config):
+    """make(hold_exchange=None): a started proxy to the tests' broker, `.uri` through it;
+    `cut()` takes the broker away from whoever uses that (see tests/support/tcp_proxy.py)."""
+    made = []
+
+    def make(hold_exchange=None):
+        broker = urlsplit(crm_config["AMQP_URI"])
+        proxy = TcpProxy(free_port(), broker.hostname, broker.port or 5672, hold_exchange)
+        made.append(proxy)
+        proxy.start()
+        proxy.uri = urlunsplit(
+            broker._replace(netloc=f"{broker.username}:{broker.password}@127.0.0.1:{proxy.args[0]}")
+        )
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.cut()

@@ -58,7 +58,7 @@ def test_a_redelivered_event_is_applied_once(crm_config, runner_factory):
         # Give the repeats every chance to be (wrongly) applied before counting.
         wait_for(lambda: rabbit_queue_is_empty(crm_config), message="the reports queue to drain")
     assert reports_db(crm_config, select(func.count()).select_from(AppliedEvent)) == 2
-    # The customers view's count: the segments view has a row of its own.
+    # The customers view's count; segments keep a row of their own once computed.
     customers_view = select(ViewState.events_applied).where(ViewState.view == CUSTOMERS_VIEW)
     assert reports_db(crm_config, customers_view) == 2
 
