@@ -6,10 +6,14 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # The dashboard's front-end libraries (Chart.js), from npm by its package-lock.json.
 DASHBOARD := gateway/static/dashboard
+# The AsyncAPI JSON schemas the event catalog (docs/asyncapi.yaml) is checked against.
+DOCS := docs
+# Where `make demo` loads its data set, and with which token (the local run's by default).
+DEMO_ARGS ?=
 
-.PHONY: setup run test test-services bench lint format migrate clean
+.PHONY: setup run demo asyncapi test test-services bench lint format migrate clean
 
-setup: $(VENV)/.installed $(DASHBOARD)/node_modules/.installed
+setup: $(VENV)/.installed $(DASHBOARD)/node_modules/.installed $(DOCS)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +26,22 @@ $(DASHBOARD)/node_modules/.installed: $(DASHBOARD)/package.json $(DASHBOARD)/pac
 	cd $(DASHBOARD) && npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
+$(DOCS)/node_modules/.installed: $(DOCS)/package.json $(DOCS)/package-lock.json
+	@command -v npm >/dev/null || { echo "setup needs npm (Node.js) for the AsyncAPI schemas" >&2; exit 1; }
+	cd $(DOCS) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
 # Every service and the gateway on 127.0.0.1:8000, SQLite files under CRM_DATA_DIR.
 run: setup
 	$(BIN)/crm up
+
+# A realistic data set through the HTTP API of the system `make run` started (see README).
+demo: setup
+	$(BIN)/crm demo $(DEMO_ARGS)
+
+# The event catalog, written again from the event schemas.
+asyncapi: setup
+	$(BIN)/crm asyncapi
 
 # Makes sure RabbitMQ (with its management API), PostgreSQL and Redis answer.
 test-services: setup
@@ -49,4 +66,4 @@ migrate: setup
 	$(BIN)/crm migrate
 
 clean:
-	rm -rf $(VENV) data *.egg-info $(DASHBOARD)/node_modules
+	rm -rf $(VENV) data *.egg-info $(DASHBOARD)/node_modules $(DOCS)/node_modules

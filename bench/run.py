@@ -1,6 +1,6 @@
 """Benchmarks: each figure beside a baseline measured in the same run, on the same broker.
 
-    make bench            (or: python -m bench.run [--quick] [--only customers|reports])
+    make bench            (or: python -m bench.run [--quick] [--only customers|reports|gateway])
 
 Each part makes a throwaway RabbitMQ vhost and data directory and starts the
 services it measures as `crm run NAME` processes (as make run does).
@@ -19,6 +19,10 @@ Reports at size (PostgreSQL; bench/reports.py): --customers customers,
 --tickets tickets; every report read through the gateway, cold and warm,
 against GET /health; a backlog of deal and interaction events drained,
 against raw kombu consume + ack; the rebuild once there is one.
+
+The gateway under load (bench/gateway.py): report reads and customer creates
+at 50 connections (wrk), against a bare Nameko `@http` endpoint
+(bench/bare_http.py) served the same way, in the same run.
 
 Figures swing by 2x between runs on a small machine; the ratios are what to
 compare. Results also go to bench/results/latest.json.
@@ -45,7 +49,7 @@ from datetime import UTC, datetime  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench import customers, reports  # noqa: E402
+from bench import customers, gateway, reports  # noqa: E402
 from bench.reports_data import History  # noqa: E402
 from bench.reports_dataset import ADMIN_URL  # noqa: E402
 from bench.support import (  # noqa: E402
@@ -75,6 +79,7 @@ QUICK = {
     "backlog": 2000,
     "reads": 50,
     "cold_reads": 10,
+    "load_seconds": 3,
 }
 
 
@@ -99,7 +104,10 @@ def main(argv=None):
     parser.add_argument("--reads", type=int, default=300, help="warm reads of each report")
     parser.add_argument("--cold-reads", type=int, default=40, help="cold reads of each report")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a check")
-    parser.add_argument("--only", choices=("customers", "reports"), help="run one part")
+    parser.add_argument(
+        "--load-seconds", type=int, default=15, help="seconds of each load on the gateway"
+    )
+    parser.add_argument("--only", choices=("customers", "reports", "gateway"), help="run one part")
     parser.add_argument(
         "--reseed", action="store_true", help="seed the reports data set again, not from cache"
     )
@@ -112,9 +120,13 @@ def main(argv=None):
     logging.getLogger("amqp").setLevel(logging.ERROR)
 
     figures = {}
-    if args.only != "reports":
+    if args.only in (None, "gateway"):
+        figures.update(
+            gateway.run(args.load_seconds, gateway.QUICK if args.quick else gateway.SIZES)
+        )
+    if args.only in (None, "customers"):
         figures.update(customers_part(args))
-    if args.only != "customers":
+    if args.only in (None, "reports"):
         sizes = {kind: getattr(args, kind) for kind in reports.SIZES}
         figures.update(
             reports.run(sizes, args.backlog, args.reads, args.cold_reads, reseed=args.reseed)
@@ -226,6 +238,54 @@ ROWS = [
     ),
     ("raw kombu publish, persistent, confirmed", "raw_publish_confirmed_per_s", None, ""),
     (
+        f"GET /health of the gateway, {gateway.CONNECTIONS} connections (per s)",
+        "gateway_health_per_s",
+        "gateway_bare_per_s",
+        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
+    ),
+    (
+        f"GET /api/v1/auth/me (token, rate limit), {gateway.CONNECTIONS} connections (per s)",
+        "gateway_me_per_s",
+        "gateway_bare_per_s",
+        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
+    ),
+    (
+        f"report reads through the gateway, {gateway.CONNECTIONS} connections (per s)",
+        "gateway_reads_per_s",
+        "gateway_bare_per_s",
+        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
+    ),
+    (
+        "... their p50 (ms)",
+        "gateway_reads_p50_ms",
+        "gateway_bare_p50_ms",
+        "bare Nameko @http, p50",
+    ),
+    (
+        "... their p99 (ms)",
+        "gateway_reads_p99_ms",
+        "gateway_bare_p99_ms",
+        "bare Nameko @http, p99",
+    ),
+    (
+        f"customers created through the gateway, {gateway.CONNECTIONS} connections (per s)",
+        "gateway_creates_per_s",
+        "gateway_bare_per_s",
+        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
+    ),
+    (
+        "... their p50 (ms)",
+        "gateway_creates_p50_ms",
+        "gateway_bare_p50_ms",
+        "bare Nameko @http, p50",
+    ),
+    (
+        "... their p99 (ms)",
+        "gateway_creates_p99_ms",
+        "gateway_bare_p99_ms",
+        "bare Nameko @http, p99",
+    ),
+    (
         "report reads at size, cold (after a change), worst p95 (ms)",
         "reports_read_cold_p95_ms",
         "reports_health_cold_p95_ms",
@@ -298,6 +358,8 @@ def report(figures, args):
             )
         else:
             lines.append(f"{label:72} {number(value):>9}")
+    if "gateway_reads_per_s" in figures:
+        lines += ["", *gateway.targets(figures)]
     if "reports_reads" in figures:
         lines += ["", *reads_table(figures["reports_reads"]), "", *targets(figures)]
     print("\n".join(lines))

@@ -64,6 +64,8 @@ def bench_env(vhost, data_dir, **settings):
         CRM_LOG_LEVEL=os.environ.get("CRM_BENCH_LOG_LEVEL", "WARNING"),
         CRM_ADMIN_TOKEN=BENCH_TOKEN,
         CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
+        # Several processes on one host, and other work beside them: no metrics ports.
+        CRM_METRICS_PORT="0",
         **settings,
     )
     return env
@@ -77,11 +79,13 @@ class Services:
         self.log_dir = log_dir
         self.processes = {}
 
-    def start(self, name):
+    def start(self, name, module=None, **env):
+        """`crm run NAME`, or `python -m module` under that name; `env` on top of theirs."""
         log = open(Path(self.log_dir) / f"{name}.log", "a") if self.log_dir else None
+        command = ["-m", module] if module else ["-m", "crm_common.cli", "run", name]
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "run", name],
-            env=self.env,
+            [sys.executable, *command],
+            env={**self.env, **env},
             cwd=ROOT,
             stdout=log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
@@ -89,10 +93,15 @@ class Services:
         if log:
             log.close()
 
-    def stop(self, name):
+    def stop(self, name, seconds=30):
+        """Ask the process to stop; kill it if it has not after `seconds`."""
         process = self.processes.pop(name)
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def stop_all(self):
         for name in list(self.processes):

@@ -10,13 +10,15 @@ import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 
 from crm_common.errors import Unavailable
+from crm_common.metrics import timed_call
 
 
 def ask(proxy, method, *args, timeout, service):
     """`proxy.method(*args)`, or Unavailable if `service` cannot answer within `timeout`."""
     timer = eventlet.Timeout(timeout)
     try:
-        return getattr(proxy, method)(*args)
+        with timed_call(proxy, service, method):
+            return getattr(proxy, method)(*args)
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise

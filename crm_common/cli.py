@@ -5,6 +5,9 @@
     crm migrate [NAME...]  bring databases to the newest schema
     crm revision NAME MSG  write a new migration from NAME's models (autogenerate)
     crm rebuild-reports    rebuild every report view from the producers' event logs
+    crm dead-letters ...   list, show, replay, discard events a service could not apply
+    crm asyncapi [--check] write the event catalog (docs/asyncapi.yaml) from the schemas
+    crm demo               load a demo data set into a running system through its HTTP API
 
 Containers in docker-compose run `crm run NAME`; `crm up` starts the same
 commands as child processes, so the local run and the compose run match.
@@ -23,7 +26,16 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from crm_common.config import SERVICES, ConfigError, db_url_key, for_process, from_env
+from crm_common import dead_letter_cli
+from crm_common.config import (
+    PROCESSES,
+    SERVICES,
+    ConfigError,
+    db_url_key,
+    for_process,
+    from_env,
+    metrics_port_of,
+)
 
 SERVICE_CLASSES = {
     "customers": "services.customers.service:CustomersService",
@@ -60,20 +72,48 @@ def main(argv=None):
     rebuild_parser.add_argument(
         "--no-wait", action="store_true", help="ask for the rebuild and return at once"
     )
+    dead_letter_cli.add_parser(commands)
+    asyncapi_parser = commands.add_parser(
+        "asyncapi", help="write the AsyncAPI event catalog from the event schemas"
+    )
+    asyncapi_parser.add_argument("--output", default=None, help="default: docs/asyncapi.yaml")
+    asyncapi_parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when the file is not current"
+    )
+    demo_parser = commands.add_parser(
+        "demo", help="load a demo data set into a running system through its HTTP API"
+    )
+    demo_parser.add_argument(
+        "--url", help="the gateway (default: http://$CRM_GATEWAY_ADDRESS, as `make run` serves it)"
+    )
+    demo_parser.add_argument(
+        "--token", help="an admin token (default: $CRM_ADMIN_TOKEN, else $CRM_DATA_DIR/admin-token)"
+    )
+    demo_parser.add_argument("--customers", type=int, default=300, help="how many (default 300)")
+    demo_parser.add_argument("--seed", type=int, default=1, help="another seed, other people")
+    demo_parser.add_argument("--workers", type=int, default=4, help="customers told at once")
     args = parser.parse_args(argv)
+    if args.command == "demo" and not (1 <= args.customers <= 1600 and 1 <= args.workers <= 32):
+        parser.error("--customers takes 1 to 1600 (the names run out), --workers 1 to 32")
     unknown = set(getattr(args, "names", ())) - set(SERVICES)
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
     try:
         if args.command == "run":
             return run(args.name)
+        if args.command == "asyncapi":
+            return write_asyncapi(args.output, check=args.check)
         config = from_env()
         if args.command == "migrate":
             return migrate(config, args.names or SERVICES)
         if args.command == "revision":
             return revision(args.name, args.message)
+        if args.command == "demo":
+            return demo(config, args)
         if args.command == "rebuild-reports":
             return rebuild_reports(config, wait=not args.no_wait)
+        if args.command == "dead-letters":
+            return dead_letter_cli.run(config, args)
         return up(config)
     except (StartupError, ConfigError) as exc:
         print(f"crm: {exc}", file=sys.stderr)
@@ -157,6 +197,39 @@ def rebuild_reports(config, wait=True, poll_seconds=1.0):
     return 0
 
 
+def demo(config, args):
+    from crm_common.demo import DemoError, load
+
+    url = args.url or f"http://{config['CRM_GATEWAY_ADDRESS']}"
+    token = args.token or config["CRM_ADMIN_TOKEN"]
+    if not token:
+        path = Path(config["CRM_DATA_DIR"]) / "admin-token"
+        if not path.exists():
+            raise StartupError(
+                f"no admin token: give --token, set CRM_ADMIN_TOKEN, or `make run` first ({path})"
+            )
+        token = path.read_text().strip()
+    try:
+        load(url, token, customers=args.customers, seed=args.seed, workers=args.workers)
+    except DemoError as exc:
+        raise StartupError(str(exc)) from None
+    return 0
+
+
+def write_asyncapi(output, check=False):
+    from crm_common import asyncapi
+
+    path = output or asyncapi.DOCUMENT_PATH
+    if check:
+        if asyncapi.is_current(path):
+            print(f"crm: {path} is current")
+            return 0
+        print(f"crm: {path} differs from the event schemas; run `crm asyncapi`", file=sys.stderr)
+        return 1
+    print(f"crm: wrote {asyncapi.write(path)}")
+    return 0
+
+
 def up(config):
     data_dir = Path(config["CRM_DATA_DIR"]).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -166,9 +239,11 @@ def up(config):
     env["CRM_ADMIN_TOKEN"] = admin_token(config, data_dir)
 
     children = {}
-    for name in (*SERVICES, "gateway"):
+    for name in PROCESSES:
+        # One host, so each process serves its metrics on a port of its own.
+        child_env = dict(env, CRM_METRICS_PORT=str(metrics_port_of(config, name)))
         children[name] = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "run", name], env=env
+            [sys.executable, "-m", "crm_common.cli", "run", name], env=child_env
         )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -179,6 +254,12 @@ def up(config):
             f"crm: up. Gateway on {url} (GET /ready, /api/v1/...). Ctrl-C stops everything.",
             flush=True,
         )
+        if config["CRM_METRICS_PORT"]:
+            ports = ", ".join(f"{name} {metrics_port_of(config, name)}" for name in PROCESSES)
+            print(
+                f"crm: metrics on http://{config['CRM_METRICS_HOST']}:PORT/metrics: {ports}",
+                flush=True,
+            )
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:

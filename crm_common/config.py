@@ -50,7 +50,21 @@ DEFAULTS = {
     "CRM_IDEMPOTENCY_TTL_SECONDS": "86400",
     # Requests per token in any 60 seconds (0: no limit).
     "CRM_RATE_LIMIT_PER_MINUTE": "600",
+    # Tries of an event that fails with an error that may pass, before it is a dead letter.
+    "CRM_EVENT_MAX_ATTEMPTS": "5",
+    # Wait before the first retry of such an event; each next wait doubles (at most 5 min).
+    "CRM_EVENT_RETRY_SECONDS": "2",
+    # RabbitMQ queue type of the services' event-handler queues: classic or quorum.
+    "CRM_EVENT_QUEUE_TYPE": "classic",
+    # Where a process serves /metrics for Prometheus (port 0: nowhere). `crm up` gives its
+    # processes this port and the next four, in the order of PROCESSES.
+    "CRM_METRICS_HOST": "127.0.0.1",
+    "CRM_METRICS_PORT": "9180",
 }
+QUEUE_TYPES = ("classic", "quorum")
+# Every process `crm run` knows, in the order `crm up` starts them (and numbers their ports).
+PROCESSES = (*SERVICES, "gateway")
+HIGHEST_PORT = 65535
 
 INT_SETTINGS = (
     "CRM_MAX_BODY_BYTES",
@@ -60,9 +74,11 @@ INT_SETTINGS = (
     "CRM_REPORTS_CACHE_SECONDS",
     "CRM_IDEMPOTENCY_TTL_SECONDS",
     "CRM_RATE_LIMIT_PER_MINUTE",
+    "CRM_EVENT_MAX_ATTEMPTS",
+    "CRM_METRICS_PORT",
 )
 # Settings where 0 means "off" rather than a mistake.
-ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE")
+ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE", "CRM_METRICS_PORT")
 FLOAT_SETTINGS = (
     "CRM_RPC_TIMEOUT",
     "CRM_IMPORT_TIMEOUT",
@@ -78,6 +94,7 @@ FLOAT_SETTINGS = (
     "CRM_SLA_LOW_RESPONSE_MINUTES",
     "CRM_SLA_LOW_RESOLUTION_MINUTES",
     "CRM_SLA_CHECK_SECONDS",
+    "CRM_EVENT_RETRY_SECONDS",
 )
 
 
@@ -101,10 +118,27 @@ def from_env(environ=None):
         settings[key] = _number(key, settings[key], int)
     for key in FLOAT_SETTINGS:
         settings[key] = _number(key, settings[key], float)
+    if settings["CRM_EVENT_QUEUE_TYPE"] not in QUEUE_TYPES:
+        raise ConfigError(
+            f"CRM_EVENT_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, "
+            f"got {settings['CRM_EVENT_QUEUE_TYPE']!r}"
+        )
+    if settings["CRM_METRICS_PORT"] + len(PROCESSES) - 1 > HIGHEST_PORT:
+        raise ConfigError(
+            f"CRM_METRICS_PORT must leave room for {len(PROCESSES)} ports below "
+            f"{HIGHEST_PORT + 1}, got {settings['CRM_METRICS_PORT']}"
+        )
     for service_name in SERVICES:
         key = db_url_key(service_name)
         settings[key] = environ.get(key) or default_db_url(settings["CRM_DATA_DIR"], service_name)
     return nameko_config(settings)
+
+
+def metrics_port_of(config, name):
+    """The metrics port `crm up` gives process `name`: CRM_METRICS_PORT plus its place in
+    PROCESSES (0 stays 0: no metrics anywhere)."""
+    base = config["CRM_METRICS_PORT"]
+    return base + PROCESSES.index(name) if base else 0
 
 
 def for_process(config, name):

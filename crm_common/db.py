@@ -6,6 +6,8 @@ rolled back when the worker ends. The schema comes from the service's alembic
 migrations, never from `create_all` at runtime.
 """
 
+import contextlib
+import logging
 import zlib
 from datetime import UTC
 
@@ -14,6 +16,8 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, 
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from crm_common.config import db_url_key
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url):
@@ -87,11 +91,25 @@ class Database(DependencyProvider):
     def worker_teardown(self, worker_ctx):
         session = self.sessions.pop(worker_ctx, None)
         if session is not None:
-            session.close()
+            close_quietly(session)
 
     def session(self):
         """A session outside any worker, for other extensions (outbox relay, inbox)."""
         return self.sessionmaker()
+
+
+def close_quietly(session):
+    """Close a worker's session even when its connection broke (the database went away).
+
+    Raised from a worker's teardown, the driver's error would make Nameko kill
+    the whole container: one outage of the database would stop the service.
+    """
+    try:
+        session.close()
+    except Exception as exc:  # the driver's own errors too, unwrapped
+        log.warning("dropped a broken database connection: %s", exc)
+        with contextlib.suppress(Exception):
+            session.invalidate()
 
 
 def find_database(container):

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+# Every event's data is at this version: fields are only added within it (SPEC section 3).
+SCHEMA_VERSION = 1
+
 
 class EnvelopeSchema(Schema):
     class Meta:
@@ -50,7 +53,7 @@ def make_envelope(
     sequence,
     data,
     data_schema=None,
-    schema_version=1,
+    schema_version=SCHEMA_VERSION,
     occurred_at=None,
     event_id=None,
     check=True,

@@ -4,6 +4,10 @@ The consumer records the `event_id` in its own `applied_events` table in the
 same transaction as the effect. A redelivered event finds its id there and
 changes nothing; two instances racing on the same event are ordered by the
 primary key, and the loser sees the winner's row and skips.
+
+An event that fails goes to the consumer's dead letters (crm_common.dead_letters),
+which retry it or keep it for an admin; only an unreachable database sends
+it back to the queue.
 """
 
 import logging
@@ -13,22 +17,25 @@ from datetime import datetime
 import eventlet
 import eventlet.event
 import eventlet.queue
+from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Integer, String, select
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm_common import dead_letters, metrics
 from crm_common.db import UTCDateTime, find_database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 
 log = logging.getLogger(__name__)
 
-# Failures worth another delivery: the database is away or busy, another
+# Failures worth another try at once: the database is away or busy, another
 # instance won a race on a view row, or a versioned row changed between the
-# effect's read and its write (the next delivery reads it again). Pausing
-# first keeps a requeued event from spinning while the database is down.
+# effect's read and its write (the next try reads it again).
 RETRYABLE = (OperationalError, InterfaceError, IntegrityError, StaleDataError)
+# An event whose failure cannot even be recorded (the database is away) goes
+# back to the queue after this pause, so it does not spin while the outage lasts.
 RETRY_PAUSE_SECONDS = 1
 
 
@@ -100,27 +107,54 @@ def apply_many(session, model, envelopes, effect_of):
 class Inbox(DependencyProvider):
     """Injects `apply(body, effect, data_schema)` for event handlers.
 
-    With `batch_size` > 1, events that handlers apply at the same moment share
-    one transaction (group commit): each handler waits until its event is
-    committed, so a message is still acknowledged only once its effect is
-    stored. A batch that fails for any reason is applied again event by
-    event, with the single-event path's handling of errors.
+    `model` is the consumer's AppliedEventMixin class, `dead_letter_model` its
+    DeadLetterMixin class. With `batch_size` > 1, events that handlers apply
+    at the same moment share one transaction (group commit): each handler
+    waits until its event is committed, so a message is still acknowledged
+    only once its effect is stored. A batch that fails for any reason is
+    applied again event by event, with the single-event path's handling of
+    errors.
     """
 
-    def __init__(self, model, batch_size=1):
+    def __init__(self, model, dead_letter_model, batch_size=1):
         self.model = model
+        self.dead_letter_model = dead_letter_model
         self.batch_size = batch_size
+        self.policy = dead_letters.RetryPolicy(max_attempts=1, retry_seconds=1)
 
     def setup(self):
         self.database = find_database(self.container)
+        self.service = self.container.service_name  # the metrics' label
         self.waiting = eventlet.queue.LightQueue()
+        self.policy = dead_letters.RetryPolicy.from_config(self.container.config)
 
     def start(self):
         if self.batch_size > 1:
             self.container.spawn_managed_thread(self._commit_batches)
 
     def get_dependency(self, worker_ctx):
-        return self
+        entrypoint = worker_ctx.entrypoint
+        if isinstance(entrypoint, EventHandler):
+            consumer = dead_letters.Consumer(
+                entrypoint.method_name, entrypoint.source_service, entrypoint.event_type
+            )
+            return InboxWorker(self, consumer)
+        return InboxWorker(self, None)
+
+    def consumer_of(self, body):
+        """The handler of this service for the event `body` says it is, if any."""
+        if not isinstance(body, dict) or getattr(self, "container", None) is None:
+            return None
+        for entrypoint in self.container.entrypoints:
+            if (
+                isinstance(entrypoint, EventHandler)
+                and entrypoint.source_service == body.get("producer")
+                and entrypoint.event_type == body.get("event_type")
+            ):
+                return dead_letters.Consumer(
+                    entrypoint.method_name, entrypoint.source_service, entrypoint.event_type
+                )
+        return None
 
     def _commit_batches(self):
         while True:
@@ -145,53 +179,143 @@ class Inbox(DependencyProvider):
             for envelope, _, done in batch:
                 done.send(str(envelope["event_id"]) in applied)
 
-    def apply(self, body, effect, data_schema=None):
+    def apply(self, body, effect, data_schema=None, consumer=None):
         """Validate `body`, then apply `effect` once. Returns whether it applied.
 
-        An event that can never apply (an invalid body, data the database
-        refuses) is logged with its whole body and dropped rather than raised:
-        raising would send it back to the queue forever. Failures that may
-        pass (see RETRYABLE) are raised, for the handler to requeue the event.
+        An event that fails is written to the dead letters (see
+        crm_common.dead_letters) for its `consumer` (by default the handler of
+        this service for its producer and type) and acknowledged: it never
+        loops and never blocks the queue. Only when that write fails too (the
+        database is away) is the error raised, for the handler to requeue it.
         """
+        service = self.service
         try:
             envelope = load_envelope(body, data_schema)
         except InvalidEvent as exc:
+            event_type = body.get("event_type") if isinstance(body, dict) else None
+            metrics.EVENTS_FAILED.labels(
+                service, str(event_type or metrics.UNKNOWN), "invalid"
+            ).inc()
             log.error("rejected invalid event: %s", exc, extra={"event_body": body})
+            self._dead_letter(body, exc, consumer)
             return False
+        event_type = envelope["event_type"]
         ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
         if self.batch_size > 1:
             done = eventlet.event.Event()
             self.waiting.put((envelope, effect, done))
             applied = done.wait()
             if applied is not None:
-                log.info(
-                    "%s %s",
-                    "applied" if applied else "skipped repeated",
-                    envelope["event_type"],
-                    extra=ids,
-                )
-                return applied
+                return self._applied(service, event_type, applied, ids)
         try:
             with self.database.session() as session:
                 applied = apply_once(session, self.model, envelope, effect)
-        except RETRYABLE as exc:
-            log.warning(
-                "%s not applied yet, will retry: %s", envelope["event_type"], exc, extra=ids
-            )
-            time.sleep(RETRY_PAUSE_SECONDS)
-            raise
-        except SQLAlchemyError as exc:
-            log.error(
-                "dropped %s that cannot apply: %s",
-                envelope["event_type"],
-                exc,
-                extra={**ids, "event_body": body},
-            )
+        except Exception as exc:  # every kind: the dead letters decide what happens next
+            log.warning("%s not applied: %s", event_type, exc, extra=ids)
+            self._dead_letter(body, exc, consumer, event_type)
             return False
-        log.info(
-            "%s %s",
-            "applied" if applied else "skipped repeated",
-            envelope["event_type"],
-            extra=ids,
+        return self._applied(service, event_type, applied, ids)
+
+    def apply_now(self, body, effect, data_schema=None):
+        """Apply `body` once or raise what failed: for a retry or replay of a dead letter."""
+        envelope = load_envelope(body, data_schema)
+        with self.database.session() as session:
+            applied = apply_once(session, self.model, envelope, effect)
+        ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
+        return self._applied(self.service, envelope["event_type"], applied, ids)
+
+    def _dead_letter(self, body, exc, consumer, event_type=None):
+        """Record the failure; with `event_type`, count it by what happens next
+        (an invalid event is counted as such by its caller)."""
+        consumer = consumer or self.consumer_of(body) or dead_letters.Consumer(None, None, None)
+        try:
+            with self.database.session() as session:
+                letter = dead_letters.record_failure(
+                    session, self.dead_letter_model, body, consumer, exc, self.policy
+                )
+                # Named before the session closes: its attributes expire then.
+                where = {
+                    "dead_letter_id": letter.id,
+                    "status": letter.status,
+                    "attempts": letter.attempts,
+                    "handler": consumer.handler,
+                    "event_id": letter.event_id,
+                }
+        except Exception as db_exc:  # the driver's own errors too (a broken connection)
+            # The failure cannot be recorded: the database is away (an outage,
+            # not a bad message). Back to the queue, after a pause, uncounted.
+            log.warning(
+                "cannot record a failed event, it goes back to the queue: %s",
+                db_exc,
+                extra={"error": dead_letters.describe(exc)},
+            )
+            if event_type:
+                metrics.EVENTS_FAILED.labels(self.service, event_type, "requeued").inc()
+            time.sleep(RETRY_PAUSE_SECONDS)
+            raise exc from db_exc
+        if event_type:
+            reason = "dead" if where["status"] == dead_letters.DEAD else "retry"
+            metrics.EVENTS_FAILED.labels(self.service, event_type, reason).inc()
+        log.error(
+            "event %s: %s",
+            "kept as a dead letter" if where["status"] == dead_letters.DEAD else "will be retried",
+            dead_letters.describe(exc),
+            extra=where,
         )
+
+    @staticmethod
+    def _applied(service, event_type, applied, ids):
+        """The one line and count of an event taken in, applied or a repeat."""
+        outcome = "applied" if applied else "repeated"
+        metrics.EVENTS_CONSUMED.labels(service, event_type, outcome).inc()
+        log.info("%s %s", "applied" if applied else "skipped repeated", event_type, extra=ids)
         return applied
+
+
+class InboxWorker:
+    """What a worker sees as `self.inbox`: the inbox, knowing which handler runs.
+
+    While it runs a dead letter again (`rerun`), `apply` applies at once and
+    raises what fails, for the run to settle the entry.
+    """
+
+    def __init__(self, inbox, consumer):
+        self._inbox = inbox
+        self._consumer = consumer
+        self._rerunning = False
+        self._outcome = None
+
+    @property
+    def database(self):
+        return self._inbox.database
+
+    def apply(self, body, effect, data_schema=None):
+        if self._rerunning:
+            applied = self._inbox.apply_now(body, effect, data_schema)
+            self._outcome = "applied" if applied else "already_applied"
+            return applied
+        return self._inbox.apply(body, effect, data_schema, consumer=self._consumer)
+
+    def rerun(self, service, letter):
+        """Run the letter's handler on `service` again; its outcome, or raises what failed.
+
+        The outcome is "applied", "already_applied" (an earlier try or another
+        delivery applied it) or "ignored" (the handler does not apply it).
+        """
+        handler = letter.handler or (self._inbox.consumer_of(letter.body) or letter).handler
+        if handler is None or not callable(getattr(service, handler, None)):
+            raise LookupError(f"{service.name} has no handler for this message")
+        self._rerunning, self._outcome = True, "ignored"
+        try:
+            getattr(service, handler)(letter.body)
+        finally:
+            self._rerunning = False
+        return self._outcome
+
+    @property
+    def dead_letter_model(self):
+        return self._inbox.dead_letter_model
+
+    @property
+    def policy(self):
+        return self._inbox.policy

@@ -100,3 +100,42 @@ def _run(context, connection, metadata):
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def create_dead_letters_table(op):
+    """The `dead_letters` table (crm_common.dead_letters) as every consumer's migration
+    first created it. Frozen: a later change is a new revision, never an edit here."""
+    import sqlalchemy as sa
+
+    from crm_common.db import UTCDateTime
+
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("message_key", sa.String(length=64), nullable=False),
+        sa.Column("handler", sa.String(length=100), nullable=True),
+        sa.Column("producer", sa.String(length=32), nullable=True),
+        sa.Column("event_type", sa.String(length=64), nullable=True),
+        sa.Column("event_id", sa.String(length=36), nullable=True),
+        sa.Column("aggregate_id", sa.String(length=64), nullable=True),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("first_failed_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_failed_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_until", UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
+        sa.UniqueConstraint(
+            "handler", "message_key", name=op.f("uq_dead_letters_handler_message_key")
+        ),
+    )
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_dead_letters_first_failed_at_id", ["first_failed_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_dead_letters_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
+        )

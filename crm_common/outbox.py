@@ -32,8 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from crm_common import metrics
 from crm_common.db import UTCDateTime, bulk_insert, find_database, lock_for
-from crm_common.envelope import make_envelope, utcnow
+from crm_common.envelope import SCHEMA_VERSION, make_envelope, utcnow
 from crm_common.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,20 @@ class Outbox(EventDispatcher):
         self.database = find_database(self.container)
         self.relay_grace = timedelta(seconds=self.container.config["CRM_OUTBOX_RELAY_GRACE"])
 
+    def start(self):
+        super().start()
+        metrics.watch(
+            self,
+            self.container.service_name,
+            "crm_outbox_backlog",
+            "Events committed to the outbox and not yet published.",
+            lambda: [({}, self.unpublished_count())],
+        )
+
+    def stop(self):
+        metrics.forget(self)
+        super().stop()
+
     def get_dependency(self, worker_ctx):
         self.committed[worker_ctx] = []
         return OutboxWriter(self, self.committed[worker_ctx])
@@ -127,11 +142,15 @@ class Outbox(EventDispatcher):
     def publish_and_mark(self, envelopes):
         """Publish in order; mark what went out. Stops at the first failure."""
         sent = []
+        service = self.container.service_name
         try:
             for envelope in envelopes:
                 self.publish(envelope)
                 sent.append(envelope["event_id"])
+                metrics.EVENTS_PUBLISHED.labels(service, envelope["event_type"]).inc()
         except Exception as exc:  # the broker is away: the relay retries later
+            for envelope in envelopes[len(sent) :]:
+                metrics.EVENTS_FAILED.labels(service, envelope["event_type"], "publish").inc()
             log.warning(
                 "outbox publish failed, %d event(s) left for the relay: %s",
                 len(envelopes) - len(sent),
@@ -239,14 +258,14 @@ class OutboxWriter:
         self._outbox = outbox
         self._committed = committed
 
-    def add(self, session, event_type, aggregate_id, sequence, data, schema_version=1):
+    def add(self, session, event_type, aggregate_id, sequence, data, schema_version=SCHEMA_VERSION):
         """Write one event in `session`'s transaction; it is published after commit."""
         [envelope] = self.add_many(
             session, [(event_type, aggregate_id, sequence, data)], schema_version
         )
         return envelope
 
-    def add_many(self, session, events, schema_version=1):
+    def add_many(self, session, events, schema_version=SCHEMA_VERSION):
         """Write events given as (event_type, aggregate_id, sequence, data), in order.
 
         The first event of each type is checked against the envelope and

@@ -121,6 +121,24 @@ class Readiness(Answer):
         values=fields.String(),
         metadata={"description": '"ok", or why the broker, Redis or a service does not answer.'},
     )
+    outbox_backlog = always(
+        fields.Dict,
+        keys=fields.String(),
+        values=fields.Integer(allow_none=True),
+        metadata={
+            "description": "Per service: events committed and not yet published to the broker "
+            "(it grows while the broker is away); null for a service that does not answer."
+        },
+    )
+    reports_lag_seconds = always(
+        fields.Float,
+        nullable=True,
+        metadata={
+            "description": "Seconds since the newest event the reports applied occurred; null "
+            "before the first, or when reports do not answer. It grows while events wait, "
+            "and while none happen."
+        },
+    )
 
 
 # --- customers -------------------------------------------------------------------------------
@@ -590,6 +608,64 @@ class Rebuild(Answer):
     events_read = always(fields.Integer)
     events_applied = always(fields.Integer)
     error = always(fields.String, nullable=True)
+
+
+# --- dead letters ----------------------------------------------------------------------------
+
+
+class DeadLetterCounts(Answer):
+    service = always(fields.String)
+    retrying = always(fields.Integer, metadata={"description": "Waiting for an automatic retry."})
+    dead = always(fields.Integer, metadata={"description": "Waiting for an admin."})
+    oldest_failed_at = always(fields.DateTime, nullable=True)
+
+
+class DeadLetterSummary(Answer):
+    services = listed(DeadLetterCounts)
+
+
+class DeadLetterEntry(Answer):
+    id = always(fields.UUID)
+    service = always(fields.String)
+    status = one_of(("retrying", "dead"))
+    kind = one_of(("invalid", "permanent", "transient"))
+    handler = always(
+        fields.String, nullable=True, metadata={"description": "The handler that failed it."}
+    )
+    producer = always(fields.String, nullable=True)
+    event_type = always(fields.String, nullable=True)
+    event_id = always(fields.String, nullable=True)
+    aggregate_id = always(fields.String, nullable=True)
+    error = always(fields.String, metadata={"description": "The latest error."})
+    attempts = always(fields.Integer)
+    first_failed_at = always(fields.DateTime)
+    last_failed_at = always(fields.DateTime)
+    next_attempt_at = always(fields.DateTime, nullable=True)
+
+
+class DeadLetter(DeadLetterEntry):
+    body = always(fields.Raw, metadata={"description": "The message as it arrived."})
+
+
+DeadLetterPage = page_of(DeadLetterEntry, "DeadLetterPage")
+
+
+class ReplayOutcome(Answer):
+    id = always(fields.UUID)
+    outcome = one_of(("applied", "already_applied", "ignored", "failed"))
+    letter = always(
+        fields.Nested,
+        DeadLetter,
+        nullable=True,
+        metadata={"description": "The entry with its new error when the replay failed."},
+    )
+
+
+class ReplayResults(Answer):
+    replayed = always(fields.Integer)
+    applied = always(fields.Integer)
+    failed = always(fields.Integer)
+    results = listed(ReplayOutcome)
 
 
 # --- tokens ----------------------------------------------------------------------------------

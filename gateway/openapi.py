@@ -18,7 +18,8 @@ The schemas are the marshmallow classes that validate the requests
 Errors implied: 414 everywhere (too long a URL), 401, 403, 429 and 503 under /api/
 (where a token is needed), 400 with a query or a body, 408, 413 and 415 with a body,
 404 with a path parameter, 400 and 409 with an Idempotency-Key (every POST under
-/api/ that `@api` does not exempt).
+/api/ that `@api` does not exempt). Answers under /api/ carry the rate limit's
+X-RateLimit-* headers (but a 401 and a 414, which no request counted gets).
 """
 
 import decimal
@@ -39,6 +40,8 @@ from gateway import answers, schemas
 from gateway.http import ERROR_CODES, REQUEST_ID_HEADER
 from gateway.idempotency import KEY_HEADER as IDEMPOTENCY_KEY
 from gateway.idempotency import REPLAYED_HEADER as REPLAYED
+from gateway.rate_limit import HEADERS as RATE_LIMIT_HEADERS
+from gateway.rate_limit import REMAINING_HEADER
 
 OPENAPI_VERSION = "3.0.3"
 TITLE = "CRM HTTP API"
@@ -55,6 +58,11 @@ TAGS = (
     ("tickets", "The service desk: tickets, their workflow, satisfaction.", ()),
     ("reports", "Views built from events; each tells how fresh it is.", ("/api/v1/admin/reports",)),
     ("auth", "Tokens and roles.", ()),
+    (
+        "dead-letters",
+        "Events a service could not apply, kept with their error: list, replay, discard.",
+        ("/api/v1/admin/dead-letters",),
+    ),
     ("system", "Whether the gateway and what it needs are up.", ("/health", "/ready")),
     ("docs", "This document and the page that shows it.", ("/openapi.json", "/docs")),
     ("dashboard", "The reports as charts, for a person.", ("/dashboard",)),
@@ -63,6 +71,9 @@ API_PREFIX = re.compile(r"^/api/v\d+/([^/<]+)")
 PATH_PARAMETER = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
 # Path parameters by their converter; `id` (gateway.http.IdConverter) takes a UUID.
 CONVERTED = {"id": {"type": "string", "format": "uuid"}}
+# Errors no request counted by the rate limit answers: no valid token, or too long a URL
+# (the HTTP server answers that before the gateway reads the request).
+NEVER_COUNTED = frozenset({401, 414})
 ERROR_DESCRIPTIONS = {
     400: "The request is not valid: `fields` says what is wrong with which field.",
     401: "No token, or not a valid one.",
@@ -237,6 +248,8 @@ def document(service_cls):
             "schema": {"type": "string", "enum": ["true"]},
         },
     )
+    for name in RATE_LIMIT_HEADERS:
+        spec.components.header(name, rate_limit_header(name))
     spec.components.parameter(
         IDEMPOTENCY_KEY,
         "header",
@@ -313,6 +326,8 @@ def responses(route, described):
             }
         if route.keyed and 200 <= status < 300:
             response["headers"][REPLAYED] = REPLAYED
+        if route.rule.startswith(AUTHENTICATED):
+            response["headers"].update({name: name for name in RATE_LIMIT_HEADERS})
         if answer is not None:
             response["content"] = content_of(answer)
         found[str(status)] = response
@@ -360,7 +375,23 @@ def error_response(status, description):
             "description": "Seconds to wait: a rate limit, an Idempotency-Key still running.",
             "schema": {"type": "integer"},
         }
+    if status == 429:
+        # Refused by the rate limit, which says where the token stands.
+        for name in RATE_LIMIT_HEADERS:
+            response["headers"][name] = {**rate_limit_header(name), "required": True}
+    elif status not in NEVER_COUNTED:
+        response["headers"].update({name: name for name in RATE_LIMIT_HEADERS})
     return response
+
+
+def rate_limit_header(name):
+    """A header of the rate limit: on answers to /api/ requests with a valid token, while
+    the limit is on and Redis answers (gateway.rate_limit)."""
+    return {
+        "description": RATE_LIMIT_HEADERS[name] + " On answers to /api/ requests with a "
+        "valid token, while CRM_RATE_LIMIT_PER_MINUTE is not 0 and Redis answers.",
+        "schema": {"type": "integer", "minimum": 0 if name == REMAINING_HEADER else 1},
+    }
 
 
 def request_id():

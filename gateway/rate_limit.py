@@ -24,12 +24,30 @@ from gateway.http import ApiError
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+# On every answer to a request counted (or refused), and what each says.
+LIMIT_HEADER = "X-RateLimit-Limit"
+REMAINING_HEADER = "X-RateLimit-Remaining"
+RESET_HEADER = "X-RateLimit-Reset"
+HEADERS = {
+    LIMIT_HEADER: "Requests this token may make in any 60 seconds (CRM_RATE_LIMIT_PER_MINUTE).",
+    REMAINING_HEADER: "Requests it may still make in the window, after this one.",
+    RESET_HEADER: "Seconds until the oldest request counted leaves the window (at least 1).",
+}
 # After Redis failed, requests go uncounted this long before it is asked again.
 REST_SECONDS = 5
 
 # -> {1 if this request is let in else 0, requests in the window, time of the oldest}
+# With a second key (a token's record), its value comes fourth, read in the same round
+# trip; without that key the request is not counted and the answer is {-1}.
 _COUNT = """
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local record = nil
+if KEYS[2] then
+    record = redis.call('GET', KEYS[2])
+    if not record then
+        return {-1}
+    end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
 local admitted = 0
@@ -40,7 +58,7 @@ if used < limit then
     admitted = 1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {admitted, used, oldest[2]}
+return {admitted, used, oldest[2], record}
 """
 
 
@@ -64,9 +82,9 @@ class Quota:
 
     def headers(self):
         return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.retry_after),
+            LIMIT_HEADER: str(self.limit),
+            REMAINING_HEADER: str(self.remaining),
+            RESET_HEADER: str(self.retry_after),
         }
 
     def refusal(self):
@@ -80,6 +98,7 @@ class Quota:
 
 class RateLimiter:
     def __init__(self, client, prefix, per_minute, clock=time.time):
+        self.client = client
         self.prefix = f"{prefix}:ratelimit"
         self.per_minute = per_minute
         self.clock = clock
@@ -88,14 +107,27 @@ class RateLimiter:
 
     def count(self, scope):
         """The Quota of `scope` (a token) with this request counted; None if none is counted."""
+        return self._run(scope)[0]
+
+    def count_reading(self, scope, key):
+        """(Quota, value of the Redis `key`): the request counted and `key` read in one round
+        trip (the token's record: one trip a request instead of two). A missing `key`
+        counts nothing: (None, None). Limits off or resting: (None, value read alone)."""
+        quota, value, asked = self._run(scope, key)
+        if not asked:
+            value = self.client.get(key)  # RedisError: the caller's to answer
+        return quota, value
+
+    def _run(self, scope, key=None):
+        """(Quota or None, value of `key`, whether Redis was asked)."""
         if not self.per_minute:
-            return None
+            return None, None, False
         now = self.clock()
         if now < self.resting_until:
-            return None
+            return None, None, False
         try:
-            admitted, used, oldest = self._count(
-                keys=[f"{self.prefix}:{scope}"],
+            answer = self._count(
+                keys=[f"{self.prefix}:{scope}", *([key] if key else [])],
                 args=[repr(now), WINDOW_SECONDS, self.per_minute, uuid.uuid4().hex],
             )
         except redis.RedisError as exc:
@@ -103,5 +135,9 @@ class RateLimiter:
                 "rate limits go uncounted for %s s: Redis cannot be reached (%s)", REST_SECONDS, exc
             )
             self.resting_until = now + REST_SECONDS
-            return None
-        return Quota(self.per_minute, used, bool(admitted), float(oldest) + WINDOW_SECONDS - now)
+            return None, None, False
+        if answer[0] == -1:
+            return None, None, True
+        admitted, used, oldest, *value = answer
+        quota = Quota(self.per_minute, used, bool(admitted), float(oldest) + WINDOW_SECONDS - now)
+        return quota, (value or [None])[0], True

@@ -14,6 +14,7 @@ from nameko import exceptions as nameko_exceptions
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import ServiceProxy
 
+from crm_common.metrics import timed_call
 from gateway.http import ApiError
 
 REMOTE_ERRORS = {
@@ -48,6 +49,19 @@ REMOTE_ERRORS = {
     "services.interactions.exceptions.InvalidTicketStep": 422,
 }
 
+# What a service raises when its own database is away (restarting, unreachable, out of
+# connections, a transaction it must retry): an outage to the client (503), not a bug.
+DATABASE_UNAVAILABLE = (
+    "sqlalchemy.exc.OperationalError",
+    "sqlalchemy.exc.InterfaceError",
+    "sqlalchemy.exc.DisconnectionError",
+    "sqlalchemy.exc.TimeoutError",
+)
+
+
+class DatabaseUnavailable(Exception):
+    """A service answered that its database cannot serve it now (its log says why)."""
+
 
 class RemoteServiceError(ApiError):
     """A service's `ServiceError`, rebuilt from the args Nameko carried back."""
@@ -64,6 +78,8 @@ for _path, _status in REMOTE_ERRORS.items():
     nameko_exceptions.registry[_path] = functools.partial(
         RemoteServiceError, _status, exc_type=_path.rsplit(".", 1)[-1]
     )
+for _path in DATABASE_UNAVAILABLE:
+    nameko_exceptions.registry[_path] = DatabaseUnavailable
 
 
 def expiring(proxy, seconds):
@@ -86,7 +102,8 @@ def call(proxy, method, *args, timeout, **kwargs):
     service = proxy.service_name
     timer = eventlet.Timeout(timeout)
     try:
-        return getattr(proxy, method)(*args, **kwargs)
+        with timed_call(proxy, service, method):
+            return getattr(proxy, method)(*args, **kwargs)
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise
@@ -95,6 +112,8 @@ def call(proxy, method, *args, timeout, **kwargs):
         raise ApiError(503, f"The {service} service is not running.") from None
     except (OperationalError, ConnectionError, OSError):
         raise ApiError(503, "The message broker cannot be reached.") from None
+    except DatabaseUnavailable:
+        raise ApiError(503, f"The {service} service cannot reach its database now.") from None
     except RemoteError as exc:
         # Not a client mistake: a bug or an outage inside the service.
         raise ApiError(500, f"The {service} service failed ({exc.exc_type}).") from None

@@ -9,6 +9,7 @@ import re
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from crm_common.dead_letters import DeadLetterQuery
 from crm_common.validation import UtcMoment
 from gateway.auth import ROLES
 
@@ -324,3 +325,15 @@ class SegmentsReportQuery(StrictSchema):
 class SegmentMembersQuery(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.UUID()
+
+
+class DeadLetterList(DeadLetterQuery):
+    """Filters and paging of a service's dead letters: the service reads the same schema."""
+
+
+class DeadLetterReplay(StrictSchema):
+    """Which entries a bulk replay runs: the dead ones unless `status` says, oldest first."""
+
+    status = fields.String(validate=validate.OneOf(("retrying", "dead")))
+    event_type = fields.String(validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))

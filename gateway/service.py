@@ -6,10 +6,12 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
+from crm_common.metrics import Metrics
 from gateway import answers
 from gateway.auth import TokenStore, bearer_token, check_admin_token, identify, permit, token_digest
 from gateway.customers import CustomerEndpoints
 from gateway.dashboard import DashboardEndpoints
+from gateway.dead_letters import DeadLetterEndpoints
 from gateway.deals import DealEndpoints
 from gateway.docs import DocsEndpoints
 from gateway.http import ApiError, add_headers, api
@@ -94,6 +96,7 @@ class AdminToken(DependencyProvider):
 class GatewayService(
     CustomerEndpoints,
     DashboardEndpoints,
+    DeadLetterEndpoints,
     DealEndpoints,
     InteractionEndpoints,
     ReportEndpoints,
@@ -103,6 +106,7 @@ class GatewayService(
     name = "gateway"
 
     config = Config()
+    metrics = Metrics()
     admin_token = AdminToken()
     redis = Redis()
     tokens = Tokens()
@@ -125,9 +129,19 @@ class GatewayService(
         Idempotency-Key (when `idempotency_key`); then `respond()`."""
         if not request.path.startswith(API_PREFIX):
             return respond()
-        self.identify(request)
-        scope = token_digest(bearer_token(request))
-        quota = self.rate_limits.count(scope)
+        token = bearer_token(request)
+        scope = token_digest(token)
+        counted = []
+
+        def read_counting(key):
+            # The token's record and the rate limit in one Redis round trip.
+            quota, value = self.rate_limits.count_reading(scope, key)
+            counted.append(quota)
+            return value
+
+        request.crm_principal = identify(request, self.admin_token, self.tokens, read_counting)
+        # The admin token is no record in Redis: it is counted on its own.
+        quota = counted[0] if counted else self.rate_limits.count(scope)
         if quota is not None:
             add_headers(request, quota.headers())
             if not quota.admitted:
@@ -155,23 +169,33 @@ class GatewayService(
     def ready(self, request):
         """Ready when the broker, Redis and every service answer.
 
-        503, with the same shape, names in `checks` what does not answer.
+        503, with the same shape, names in `checks` what does not answer. Either
+        way the answer tells each service's outbox backlog and how far the
+        reports are behind the events.
         """
         pool = eventlet.GreenPool()
-        checks = dict(zip(SERVICES, pool.imap(self._check_service, SERVICES), strict=True))
+        health = dict(zip(SERVICES, pool.imap(self._service_health, SERVICES), strict=True))
+        checks = {
+            name: "ok" if isinstance(answer, dict) else answer for name, answer in health.items()
+        }
         checks["redis"] = self._check_redis()
         ready = all(result == "ok" for result in checks.values())
+        answered = {name: answer for name, answer in health.items() if isinstance(answer, dict)}
         return (200 if ready else 503), {
             "status": "ready" if ready else "not_ready",
             "checks": checks,
+            "outbox_backlog": {
+                name: answered.get(name, {}).get("outbox_backlog") for name in SERVICES
+            },
+            "reports_lag_seconds": answered.get("reports", {}).get("lag_seconds"),
         }
 
-    def _check_service(self, service):
+    def _service_health(self, service):
+        """The service's `health` answer (a dict), or why it did not answer (text)."""
         try:
-            call(getattr(self, service), "health", timeout=READY_TIMEOUT_SECONDS)
+            return call(getattr(self, service), "health", timeout=READY_TIMEOUT_SECONDS)
         except ApiError as exc:
             return exc.message
-        return "ok"
 
     def _check_redis(self):
         try:

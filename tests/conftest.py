@@ -16,14 +16,11 @@ patch_psycopg()
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
-import redis  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from crm_common import migrations  # noqa: E402
-from crm_common.config import SERVICES, db_url_key, from_env  # noqa: E402
 from tests.support import settings  # noqa: E402
-from tests.support.waiting import free_port  # noqa: E402
+from tests.support.system import forget_redis_keys, system_config  # noqa: E402
 
 
 def pytest_configure(config):
@@ -70,26 +67,8 @@ def db_kind():
 @pytest.fixture
 def crm_config(rabbit_config, make_db_url, db_kind, tmp_path):
     """The config `crm run` would build, in a private vhost, every database migrated."""
-    environ = {
-        "CRM_AMQP_URI": rabbit_config["AMQP_URI"],
-        "CRM_REDIS_URL": settings.REDIS_URL,
-        "CRM_REDIS_PREFIX": f"crm-test-{uuid.uuid4().hex[:12]}",
-        "CRM_DATA_DIR": str(tmp_path),
-        "CRM_ADMIN_TOKEN": settings.ADMIN_TOKEN,
-        "CRM_GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
-        "CRM_OUTBOX_RELAY_GRACE": "0.5",
-        # Tests see the broker path alone; catch-up tests ask for it explicitly.
-        "CRM_REPORTS_CATCH_UP_SECONDS": "3600",
-        "CRM_REPORTS_SEGMENT_SECONDS": "1",
-    }
-    for name in SERVICES:
-        environ[db_url_key(name)] = make_db_url(db_kind, name)
-    config = from_env(environ)
-    for name in SERVICES:
-        migrations.upgrade(name, config[db_url_key(name)])
+    config = system_config(
+        rabbit_config["AMQP_URI"], lambda name: make_db_url(db_kind, name), tmp_path
+    )
     yield config
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(match=f"{config['CRM_REDIS_PREFIX']}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    forget_redis_keys(config)

@@ -4,10 +4,10 @@ Each schema describes the `data` of one event type at schema_version 1.
 Changes within a version are additive only.
 """
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 # [old, new] of one changed field.
-Change = fields.List(fields.Raw(allow_none=True), validate=lambda pair: len(pair) == 2)
+Change = fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2))
 
 
 class CustomerCreated(Schema):

@@ -3,17 +3,17 @@
 import uuid
 
 from marshmallow import ValidationError
-from nameko.events import event_handler
-from nameko.rpc import rpc
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import cursors
 from crm_common.db import Database, lock_for, refresh_statistics
 from crm_common.envelope import utcnow
+from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
-from crm_common.service import EventProducer, ServiceBase
+from crm_common.rpc import rpc
+from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.customers import csvfiles, domain, store
 from services.customers.events import CATALOG
 from services.customers.exceptions import (
@@ -25,7 +25,7 @@ from services.customers.exceptions import (
     InvalidImport,
 )
 from services.customers.importer import Import
-from services.customers.models import AppliedEvent, Customer, CustomerMerge, OutboxEvent
+from services.customers.models import AppliedEvent, Customer, CustomerMerge, DeadLetter, OutboxEvent
 from services.customers.schemas import (
     CustomerInput,
     CustomerOutput,
@@ -59,12 +59,12 @@ def load(schema, payload, **options):
         raise InvalidCustomer("Invalid customer data.", exc.normalized_messages()) from None
 
 
-class CustomersService(ServiceBase, EventProducer):
+class CustomersService(ServiceBase, EventProducer, EventConsumer):
     name = "customers"
 
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
-    inbox = Inbox(AppliedEvent)
+    inbox = Inbox(AppliedEvent, DeadLetter)
 
     # --- one customer ----------------------------------------------------------------------
 

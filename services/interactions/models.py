@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.customer_refs import CustomerFateMixin
 from crm_common.db import UTCDateTime, make_base
+from crm_common.dead_letters import DeadLetterMixin
 from crm_common.inbox import AppliedEventMixin
 from crm_common.outbox import OutboxMixin
 
@@ -160,3 +161,7 @@ class OutboxEvent(OutboxMixin, Base):
 
 class AppliedEvent(AppliedEventMixin, Base):
     pass
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """Events this service's handlers could not apply (crm_common.dead_letters)."""

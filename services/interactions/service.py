@@ -6,9 +6,8 @@ import uuid
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,9 +26,11 @@ from crm_common.customer_refs import (
 from crm_common.db import Database
 from crm_common.envelope import utcnow
 from crm_common.errors import Unavailable
+from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
-from crm_common.service import EventProducer, ServiceBase
+from crm_common.rpc import rpc
+from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.interactions import domain, store
 from services.interactions.deals import check_deal
 from services.interactions.events import CATALOG
@@ -44,6 +45,7 @@ from services.interactions.exceptions import (
 from services.interactions.models import (
     AppliedEvent,
     CustomerFate,
+    DeadLetter,
     Feedback,
     Interaction,
     OutboxEvent,
@@ -123,12 +125,12 @@ class SettingTimer(Timer):
 setting_timer = SettingTimer.decorator
 
 
-class InteractionsService(ServiceBase, EventProducer):
+class InteractionsService(ServiceBase, EventProducer, EventConsumer):
     name = "interactions"
 
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
-    inbox = Inbox(AppliedEvent)
+    inbox = Inbox(AppliedEvent, DeadLetter)
     config = Config()
     clock = Clock()
     customers = RpcProxy("customers")

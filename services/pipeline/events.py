@@ -10,10 +10,10 @@ other event to be correct. Closing a deal is one event: `deal_won` or
 separate `deal_stage_changed` into the closing stage is sent.
 """
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 # [old, new] of one changed field.
-Change = fields.List(fields.Raw(allow_none=True), validate=lambda pair: len(pair) == 2)
+Change = fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2))
 
 
 class StageData(Schema):

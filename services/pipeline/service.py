@@ -5,8 +5,7 @@ from contextlib import contextmanager
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
@@ -26,9 +25,11 @@ from crm_common.customer_refs import (
 from crm_common.db import Database
 from crm_common.envelope import utcnow
 from crm_common.errors import Unavailable
+from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
-from crm_common.service import EventProducer, ServiceBase
+from crm_common.rpc import rpc
+from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.pipeline import domain, store
 from services.pipeline.events import CATALOG
 from services.pipeline.exceptions import (
@@ -46,6 +47,7 @@ from services.pipeline.exceptions import (
 from services.pipeline.models import (
     AppliedEvent,
     CustomerFate,
+    DeadLetter,
     Deal,
     OutboxEvent,
     Pipeline,
@@ -86,13 +88,13 @@ def load(schema, payload, error=InvalidDeal, **options):
         raise error("Invalid request.", exc.normalized_messages()) from None
 
 
-class PipelineService(ServiceBase, EventProducer):
+class PipelineService(ServiceBase, EventProducer, EventConsumer):
     name = "pipeline"
 
     config = Config()
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
-    inbox = Inbox(AppliedEvent)
+    inbox = Inbox(AppliedEvent, DeadLetter)
     customers = RpcProxy("customers")
 
     # --- pipelines -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_common.db import UTCDateTime, make_base
+from crm_common.dead_letters import DeadLetterMixin
 from crm_common.inbox import AppliedEventMixin
 from crm_common.outbox import OutboxMixin
 
@@ -310,3 +311,7 @@ class FunnelSnapshotTotals(FunnelCounts, Base):
     stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100), primary_key=True)
     cohort_day: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """Events this service's handlers could not apply (crm_common.dead_letters)."""

@@ -7,9 +7,8 @@ from functools import partial
 
 import eventlet
 from marshmallow import ValidationError
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,13 +16,16 @@ from crm_common.asking import ask
 from crm_common.db import Database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.errors import NotFound, ValidationFailed
+from crm_common.handlers import event_handler
 from crm_common.inbox import RETRYABLE, Inbox, apply_many
 from crm_common.outbox import Outbox
-from crm_common.service import EventProducer, ServiceBase
+from crm_common.rpc import rpc
+from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.reports import (
     catchup,
     funnel_snapshots,
     funnel_view,
+    lag,
     rebuild,
     sales,
     segment_view,
@@ -32,7 +34,7 @@ from services.reports import (
 )
 from services.reports.cache import ReportCache
 from services.reports.events import CATALOG
-from services.reports.models import AppliedEvent, OutboxEvent
+from services.reports.models import AppliedEvent, DeadLetter, OutboxEvent
 from services.reports.schemas import (
     CustomerCreatedData,
     CustomerMergedData,
@@ -159,22 +161,23 @@ class SegmentSchedule(DependencyProvider):
         return self
 
 
-class ReportsService(ServiceBase, EventProducer):
+class ReportsService(ServiceBase, EventProducer, EventConsumer):
     name = "reports"
 
     db = Database()
     outbox = Outbox(OutboxEvent, CATALOG)
-    inbox = Inbox(AppliedEvent, batch_size=INBOX_BATCH_SIZE)
+    inbox = Inbox(AppliedEvent, DeadLetter, batch_size=INBOX_BATCH_SIZE)
     catch_up_schedule = CatchUpSchedule()
     segment_schedule = SegmentSchedule()
     cache = ReportCache()
+    lag_metrics = lag.LagMetrics()
     customers = RpcProxy("customers")
     interactions = RpcProxy("interactions")
     pipeline = RpcProxy("pipeline")
 
     # Handler names are part of their queues' names: never rename one.
-    # requeue_on_error: a failure that may pass (database away) puts the
-    # event back; one that never can is logged and dropped by the inbox.
+    # An event that fails is a dead letter (retried, or kept for an admin);
+    # only an unreachable database puts it back in the queue.
     @event_handler("customers", "customer_created", requeue_on_error=True)
     def apply_customer_created(self, body):
         self.apply("customers", body)
@@ -219,12 +222,18 @@ class ReportsService(ServiceBase, EventProducer):
     def apply_deal_reopened(self, body):
         self.apply("pipeline", body)
 
+    def health_details(self):
+        """The outbox backlog, and how far the views are behind the events (`lag_seconds`)."""
+        return {**super().health_details(), "lag_seconds": lag.lag_seconds(self.db, utcnow())}
+
     def apply(self, producer, body):
         applier = APPLIERS.get(
             (producer, body.get("event_type") if isinstance(body, dict) else None)
         )
         if applier is None:
-            return False  # an event these views do not use
+            if isinstance(body, dict) and isinstance(body.get("event_type"), str):
+                return False  # an event these views do not use
+            return self.inbox.apply(body, None)  # not an event at all: a dead letter
         effect, data_schema = applier
         return self.inbox.apply(body, effect, data_schema())
 
@@ -478,6 +487,7 @@ class ReportsService(ServiceBase, EventProducer):
                     applied = apply_many(
                         session,
                         AppliedEvent,
+                        DeadLetter,
                         envelopes,
                         lambda envelope: APPLIERS[(producer, envelope["event_type"])][0],
                     )
@@ -489,7 +499,7 @@ class ReportsService(ServiceBase, EventProducer):
                 log.warning("rebuild page of %s not applied yet, again: %s", producer, exc)
                 eventlet.sleep(RETRY_PAUSE_SECONDS)
             except SQLAlchemyError as exc:
-                # Some event of the page cannot apply: one at a time, the inbox drops it.
+                # Some event of the page cannot apply: one at a time, to the dead letters.
                 log.warning("rebuild applies a page of %s event by event: %s", producer, exc)
                 applied = sum(bool(self.apply(producer, body)) for body in page["events"])
                 with self.inbox.database.session() as session:

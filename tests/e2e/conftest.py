@@ -1,11 +1,63 @@
 """The system behind the gateway, and a headless browser to look at it with."""
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from crm_common.config import PROCESSES
 from tests.integration.conftest import client  # noqa: F401  every service and the gateway
+from tests.support import settings
 from tests.support.browser import LAUNCH_ARGS, chromium_path
+from tests.support.waiting import free_port, free_ports, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BROWSER_START_MS = 20_000
+
+
+@pytest.fixture
+def system(rabbit_config, tmp_path):
+    """`crm up` in its own vhost and data directory, with no admin token given; its five
+    processes serve metrics on five ports from the one given."""
+    address = f"127.0.0.1:{free_port()}"
+    metrics_port = free_ports(len(PROCESSES))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+    env.update(
+        CRM_AMQP_URI=rabbit_config["AMQP_URI"],
+        CRM_DATA_DIR=str(tmp_path / "data"),
+        CRM_GATEWAY_ADDRESS=address,
+        CRM_REDIS_URL=settings.REDIS_URL,
+        CRM_METRICS_PORT=str(metrics_port),
+    )
+    log_path = tmp_path / "crm-up.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crm_common.cli", "up"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            lambda: process.poll() is not None or "crm: up." in log_path.read_text(),
+            timeout=90,
+            interval=0.25,
+            message="crm up to report the system ready",
+        )
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        yield f"http://{address}", tmp_path / "data", log_path, metrics_port
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
 
 
 @pytest.fixture(scope="session")

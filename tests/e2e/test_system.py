@@ -1,60 +1,21 @@
 """The whole system started as `make run` starts it, driven over HTTP like a client app."""
 
 import os
-import signal
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import requests
 
-from tests.support import settings
+from crm_common.config import PROCESSES
 from tests.support.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def system(rabbit_config, tmp_path):
-    """`crm up` in its own vhost and data directory, with no admin token given."""
-    address = f"127.0.0.1:{free_port()}"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
-    env.update(
-        CRM_AMQP_URI=rabbit_config["AMQP_URI"],
-        CRM_DATA_DIR=str(tmp_path / "data"),
-        CRM_GATEWAY_ADDRESS=address,
-        CRM_REDIS_URL=settings.REDIS_URL,
-    )
-    log_path = tmp_path / "crm-up.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "up"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(
-            lambda: process.poll() is not None or "crm: up." in log_path.read_text(),
-            timeout=90,
-            interval=0.25,
-            message="crm up to report the system ready",
-        )
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        yield f"http://{address}", tmp_path / "data", log_path
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-
-
 def test_a_client_creates_a_customer_that_shows_up_in_the_report(system):
-    base_url, data_dir, log_path = system
+    base_url, data_dir, log_path, _ = system
     token_file = data_dir / "admin-token"
     assert f"admin token taken from {token_file}" in log_path.read_text()
     http = requests.Session()
@@ -92,6 +53,25 @@ def test_a_client_creates_a_customer_that_shows_up_in_the_report(system):
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "VALIDATION_ERROR"
     assert requests.get(f"{base_url}/api/v1/customers", timeout=10).status_code == 401
+
+
+def test_each_process_serves_its_own_metrics_on_its_own_port(system):
+    base_url, _, log_path, metrics_port = system
+    assert requests.get(f"{base_url}/ready", timeout=10).status_code == 200
+    assert f"customers {metrics_port}, pipeline {metrics_port + 1}" in log_path.read_text()
+    for offset, name in enumerate(PROCESSES):
+        scraped = requests.get(f"http://127.0.0.1:{metrics_port + offset}/metrics", timeout=10)
+        assert scraped.status_code == 200, name
+        # Each process answers for itself: its own service's series, no other's.
+        services = set(re.findall(r'service="([a-z]+)"', scraped.text))
+        assert services == {name}, (name, services)
+    gateway = requests.get(f"http://127.0.0.1:{metrics_port + 4}/metrics", timeout=10).text
+    assert (
+        'crm_http_requests_total{method="GET",route="/ready",service="gateway",status="200"}'
+        in (gateway)
+    )
+    customers = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    assert 'crm_outbox_backlog{service="customers"}' in customers
 
 
 def test_up_says_clearly_when_the_broker_cannot_be_reached(tmp_path):

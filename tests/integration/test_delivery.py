@@ -6,27 +6,22 @@ import sys
 import eventlet
 import pytest
 import requests
-from kombu import Connection, Exchange, Producer
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
-from crm_common.config import db_url_key
 from crm_common.envelope import make_envelope
 from gateway.service import GatewayService
 from services.customers.service import CustomersService
 from services.reports.models import AppliedEvent, ViewState
 from services.reports.service import ReportsService
+from services.reports.views import CUSTOMERS_VIEW
 from tests.support.settings import ADMIN_TOKEN
+from tests.support.streams import db_scalar, publish
 from tests.support.waiting import wait_for
 
 
 def reports_db(config, statement):
-    engine = create_engine(config[db_url_key("reports")])
-    try:
-        with engine.connect() as connection:
-            return connection.scalar(statement)
-    finally:
-        engine.dispose()
+    return db_scalar(config, "reports", statement)
 
 
 def total(rpc):
@@ -49,14 +44,6 @@ def test_reports_started_late_catch_up_from_the_customers_log(crm_config, runner
     assert reports_db(crm_config, select(func.count()).select_from(AppliedEvent)) == 4
 
 
-def publish(config, body):
-    exchange = Exchange("customers.events", type="topic", durable=True)
-    with Connection(config["AMQP_URI"]) as connection:
-        Producer(connection).publish(
-            body, exchange=exchange, routing_key="customer_created", serializer="json"
-        )
-
-
 @pytest.mark.parametrize("db_kind", ["sqlite", "postgres"])
 def test_a_redelivered_event_is_applied_once(crm_config, runner_factory):
     runner_factory(crm_config, CustomersService, ReportsService).start()
@@ -71,8 +58,8 @@ def test_a_redelivered_event_is_applied_once(crm_config, runner_factory):
         # Give the repeats every chance to be (wrongly) applied before counting.
         wait_for(lambda: rabbit_queue_is_empty(crm_config), message="the reports queue to drain")
     assert reports_db(crm_config, select(func.count()).select_from(AppliedEvent)) == 2
-    # The customers view's count: the segments view has a row of its own (its recomputes).
-    customers_view = select(ViewState.events_applied).where(ViewState.view == "customers")
+    # The customers view's count; segments keep a row of their own once computed.
+    customers_view = select(ViewState.events_applied).where(ViewState.view == CUSTOMERS_VIEW)
     assert reports_db(crm_config, customers_view) == 2
 
 
@@ -87,7 +74,7 @@ def rabbit_queue_is_empty(config):
 
 # PostgreSQL refuses text longer than its column; SQLite would store it.
 @pytest.mark.parametrize("db_kind", ["postgres"])
-def test_an_event_that_can_never_apply_is_dropped_and_the_next_one_flows(
+def test_an_event_that_can_never_apply_is_a_dead_letter_and_the_next_one_flows(
     crm_config, runner_factory
 ):
     runner_factory(crm_config, CustomersService, ReportsService).start()
@@ -109,6 +96,10 @@ def test_an_event_that_can_never_apply_is_dropped_and_the_next_one_flows(
         rpc.customers.create_customer({"name": "Ada", "owner": "sam"})
         wait_for(lambda: total(rpc) == 1, message="the valid customer in the report")
         wait_for(lambda: rabbit_queue_is_empty(crm_config), message="nothing left looping")
+        letters = rpc.reports.list_dead_letters({"status": "dead"})["items"]
+    kinds = sorted((letter["kind"], letter["event_id"]) for letter in letters)
+    assert kinds == [("invalid", None), ("permanent", poison["event_id"])]
+    assert "value too long" in next(x["error"] for x in letters if x["kind"] == "permanent")
 
 
 def test_a_call_answered_503_does_not_run_later(crm_config, container_factory, runner_factory):

@@ -1,4 +1,7 @@
-"""Tokens with roles: issued and revoked by an admin, stored hashed, checked per endpoint."""
+"""Tokens with roles: issued and revoked by an admin, stored hashed.
+
+What each role may call is checked endpoint by endpoint in test_gateway_roles.
+"""
 
 import pytest
 import redis
@@ -43,56 +46,3 @@ def test_an_admin_issues_lists_and_revokes_tokens(client, crm_config):
 )
 def test_a_bad_token_request_is_400(client, body):
     assert_error(client.post("/api/v1/auth/tokens", body), 400, "VALIDATION_ERROR")
-
-
-def test_no_token_or_a_wrong_one_is_401(client):
-    assert_error(client.get("/api/v1/deals", auth=False), 401, "UNAUTHORIZED")
-    response = client.get("/api/v1/deals", headers={"Authorization": "Bearer crm_made_up"})
-    assert_error(response, 401, "UNAUTHORIZED")
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
-
-
-# (method, path, body) of one endpoint per permission, and the roles it admits.
-GROUPS = {
-    "customers:read": (("GET", "/api/v1/customers", None), "*"),
-    "customers:write": (
-        ("POST", "/api/v1/customers", {}),
-        {"admin", "manager", "sales", "service", "marketing"},
-    ),
-    "customers:export": (
-        ("GET", "/api/v1/customers/export", None),
-        {"admin", "manager", "marketing"},
-    ),
-    "customers:admin": (
-        ("POST", "/api/v1/customers/5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a/merge", {}),
-        {"admin", "manager"},
-    ),
-    "deals:read": (("GET", "/api/v1/deals", None), "*"),
-    "deals:write": (("POST", "/api/v1/deals", {}), {"admin", "manager", "sales"}),
-    "pipelines:write": (("POST", "/api/v1/pipelines", {}), {"admin", "manager"}),
-    "interactions:read": (("GET", "/api/v1/interactions", None), "*"),
-    "interactions:write": (
-        ("POST", "/api/v1/feedback", {}),
-        {"admin", "manager", "sales", "service", "marketing"},
-    ),
-    "tickets:read": (("GET", "/api/v1/tickets", None), "*"),
-    "tickets:write": (
-        ("POST", "/api/v1/tickets/5bd0c5c5-6f5c-4ef4-9d61-3a4a3d3a0a0a/assign", {}),
-        {"admin", "manager", "service"},
-    ),
-    "reports:read": (("GET", "/api/v1/reports/customers", None), "*"),
-    "tokens:admin": (("GET", "/api/v1/auth/tokens", None), {"admin"}),
-}
-ROLES = ("admin", "manager", "sales", "service", "marketing", "viewer")
-
-
-def test_every_role_gets_exactly_its_endpoint_groups(client):
-    clients = {role: client.as_role(role, f"{role}-user") for role in ROLES}
-    for permission, ((method, path, body), allowed) in GROUPS.items():
-        for role, caller in clients.items():
-            response = caller.request(method, path, json=body)
-            if allowed == "*" or role in allowed:
-                # Admitted: whatever the answer, it is not about the role.
-                assert response.status_code not in (401, 403), (permission, role, response.text)
-            else:
-                assert_error(response, 403, "FORBIDDEN")

@@ -18,12 +18,16 @@ def test_health_and_ready(client):
     assert client.get("/health", auth=False).json() == {"status": "ok"}
     ready = client.get("/ready", auth=False)
     assert ready.status_code == 200
-    assert ready.json() == {
-        "status": "ready",
-        "checks": {
-            name: "ok" for name in ("customers", "pipeline", "interactions", "reports", "redis")
-        },
-    }
+    services = ("customers", "pipeline", "interactions", "reports")
+    body = ready.json()
+    lag = body.pop("reports_lag_seconds")
+    backlog = body.pop("outbox_backlog")
+    assert body == {"status": "ready", "checks": {name: "ok" for name in (*services, "redis")}}
+    # The default pipeline's event may still wait for the relay (test_metrics.py has more).
+    assert set(backlog) == set(services)
+    assert all(isinstance(count, int) and count >= 0 for count in backlog.values())
+    # The default pipeline's event, applied at start, or none yet.
+    assert lag is None or lag >= 0
 
 
 def test_create_read_and_list_customers(client):
@@ -212,6 +216,9 @@ def test_ready_is_503_naming_the_service_that_does_not_answer(crm_config, runner
     assert checks["customers"] == checks["reports"] == checks["redis"] == "ok"
     assert "pipeline" in checks["pipeline"] and checks["pipeline"] != "ok"
     assert checks["interactions"] != "ok"
+    # Unknown where the service does not answer.
+    assert ready.json()["outbox_backlog"]["pipeline"] is None
+    assert ready.json()["outbox_backlog"]["customers"] == 0
 
 
 def test_any_spelling_of_a_customer_id_finds_it(client):

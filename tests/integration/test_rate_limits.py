@@ -30,6 +30,11 @@ def test_a_token_over_its_limit_is_429_until_its_requests_leave_the_window(clien
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     assert refused.headers["X-RateLimit-Limit"] == str(LIMIT)
     assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # As the document says a refusal answers (/openapi.json is not counted).
+    documented = client.get("/openapi.json").json()["components"]["responses"]["RateLimited"]
+    required = {name for name, header in documented["headers"].items() if header.get("required")}
+    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= required
+    assert required <= refused.headers.keys()
     assert_error(client.get(CUSTOMERS), 429, "RATE_LIMITED")
     assert viewer.get(CUSTOMERS).json()["items"] == [], "the refused create ran"
 
@@ -50,6 +55,8 @@ def test_health_ready_and_unauthenticated_calls_are_not_counted(client):
         assert health.status_code == 200
         assert client.get("/ready").status_code == 200
         assert_error(client.get(CUSTOMERS, auth=False), 401, "UNAUTHORIZED")
+        unknown = {"Authorization": "Bearer crm_unknown_0123456789"}
+        assert_error(client.get(CUSTOMERS, headers=unknown), 401, "UNAUTHORIZED")
     assert "X-RateLimit-Limit" not in health.headers
     assert client.get(CUSTOMERS).headers["X-RateLimit-Remaining"] == str(LIMIT - 1)
 
@@ -96,3 +103,17 @@ def test_tokens_are_counted_apart_and_forgotten_after_the_window(limiter, crm_co
     with redis.Redis.from_url(REDIS_URL) as client:
         ttl = client.ttl(f"{crm_config['CRM_REDIS_PREFIX']}:ratelimit:one")
     assert 0 < ttl <= 60
+
+
+def test_a_tokens_record_is_read_in_the_round_trip_that_counts(limiter, crm_config):
+    key = f"{crm_config['CRM_REDIS_PREFIX']}:auth:token:known"
+    with redis.Redis.from_url(REDIS_URL) as client:
+        client.set(key, b"the record")
+    quota, record = limiter.count_reading("token", key)
+    assert (quota.used, record) == (1, b"the record")
+    # No such token: nothing read, nothing counted.
+    assert limiter.count_reading("token", key + "-gone") == (None, None)
+    assert limiter.count("token").used == 2
+    # No limit: the record is still read, alone.
+    unlimited = RateLimiter(limiter.client, crm_config["CRM_REDIS_PREFIX"], 0)
+    assert unlimited.count_reading("token", key) == (None, b"the record")

@@ -1,4 +1,5 @@
-"""Fakes for tests: a broker that records or refuses, an outbox without a container, a clock."""
+"""Fakes for tests: a broker that records or refuses, an outbox and an inbox without a
+container, a clock."""
 
 from datetime import timedelta
 from types import SimpleNamespace
@@ -6,6 +7,7 @@ from types import SimpleNamespace
 from sqlalchemy.orm import sessionmaker
 
 from crm_common.db import Database, make_engine
+from crm_common.inbox import Inbox
 from crm_common.outbox import Outbox
 
 
@@ -42,6 +44,14 @@ def bound_outbox(model, catalog, database, service_name="customers", grace_secon
     outbox.exchange = None
     outbox.relay_grace = timedelta(seconds=grace_seconds)
     return outbox
+
+
+def bound_inbox(model, dead_letter_model, database, service_name="reports"):
+    """An `Inbox` wired as its container would wire it (one event at a time)."""
+    inbox = Inbox(model, dead_letter_model)
+    inbox.database = database
+    inbox.service = service_name
+    return inbox
 
 
 class FakeClock:

@@ -10,12 +10,11 @@ from sqlalchemy import select
 from crm_common import migrations
 from crm_common.config import from_env
 from crm_common.envelope import make_envelope
-from crm_common.inbox import Inbox
 from crm_common.outbox import OutboxWriter
 from services.pipeline.events import CATALOG
-from services.pipeline.models import AppliedEvent, OutboxEvent
+from services.pipeline.models import AppliedEvent, DeadLetter, OutboxEvent
 from services.pipeline.service import PipelineService
-from tests.support.fakes import bound_outbox, database_for
+from tests.support.fakes import bound_inbox, bound_outbox, database_for
 
 
 class FakeCustomers:
@@ -35,8 +34,7 @@ class PipelineWorkers:
         migrations.upgrade("pipeline", url)
         self.database = database_for(url)
         self.outbox = bound_outbox(OutboxEvent, CATALOG, self.database, service_name="pipeline")
-        self.inbox = Inbox(AppliedEvent)
-        self.inbox.database = self.database
+        self.inbox = bound_inbox(AppliedEvent, DeadLetter, self.database, service_name="pipeline")
         self.customers = FakeCustomers()
         self.sessions = []
 

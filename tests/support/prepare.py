@@ -97,18 +97,27 @@ def check_browser():
     """Install Debian's chromium when it is missing and this may; None once it is there."""
     if chromium_path():
         return None
-    if shutil.which("apt-get") is None:
-        return "no chromium, and no apt-get to install it with; set CRM_TEST_CHROMIUM"
-    if os.geteuid() != 0:
-        return "no chromium; install it (apt-get install chromium) or set CRM_TEST_CHROMIUM"
     print("installing Debian's chromium for the dashboard's browser test", flush=True)
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    return install_debian("chromium", chromium_path, "CRM_TEST_CHROMIUM")
+
+
+def install_debian(package, found, setting=None):
+    """Install a Debian `package` (as root, without asking anything) when `found()` says
+    it is missing; None once it is there, else what stands in the way."""
+    if found():
+        return None
+    instead = f"; or set {setting}" if setting else ""
+    if shutil.which("apt-get") is None:
+        return f"no {package}, and no apt-get to install it with{instead}"
+    if os.geteuid() != 0:
+        return f"no {package}; install it (apt-get install {package}){instead}"
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
     failure = apt(install)
     if failure:  # the package lists may be missing or stale: refresh them once
         failure = apt(["apt-get", "update", "-q"]) or apt(install)
     if failure:
-        return f"apt-get could not install chromium ({failure})"
-    return None if chromium_path() else "apt-get installed chromium, but no chromium is on PATH"
+        return f"apt-get could not install {package} ({failure})"
+    return None if found() else f"apt-get installed {package}, but it is not on PATH"
 
 
 def apt(command):

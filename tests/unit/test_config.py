@@ -65,3 +65,19 @@ def test_zero_turns_a_limit_or_a_cache_off_but_below_zero_is_refused(key):
 def test_answers_are_kept_for_some_time():
     with pytest.raises(ConfigError, match="CRM_IDEMPOTENCY_TTL_SECONDS"):
         from_env({"CRM_IDEMPOTENCY_TTL_SECONDS": "0"})
+
+
+def test_crm_up_numbers_the_metrics_ports_of_its_processes_from_the_one_given():
+    from crm_common.config import PROCESSES, metrics_port_of
+
+    config = from_env({"CRM_METRICS_PORT": "9300"})
+    assert [metrics_port_of(config, name) for name in PROCESSES] == [9300, 9301, 9302, 9303, 9304]
+    assert PROCESSES[-1] == "gateway"
+    off = from_env({"CRM_METRICS_PORT": "0"})
+    assert {metrics_port_of(off, name) for name in PROCESSES} == {0}
+
+
+@pytest.mark.parametrize("value", ["-1", "65532", "http"])
+def test_a_metrics_port_without_room_for_every_process_is_refused(value):
+    with pytest.raises(ConfigError, match="CRM_METRICS_PORT"):
+        from_env({"CRM_METRICS_PORT": value})

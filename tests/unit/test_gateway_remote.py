@@ -4,6 +4,7 @@ import pkgutil
 
 import eventlet
 import pytest
+import sqlalchemy.exc
 from nameko.exceptions import RemoteError, UnknownService, deserialize, serialize
 
 import crm_common
@@ -89,6 +90,26 @@ def test_a_service_bug_is_500_without_its_details():
         call(FakeProxy(bug), "ping", timeout=1)
     assert caught.value.status == 500
     assert "line 12" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        sqlalchemy.exc.OperationalError("INSERT ...", {}, Exception("Connection refused")),
+        sqlalchemy.exc.InterfaceError("SELECT 1", {}, Exception("connection already closed")),
+        sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached"),
+    ],
+)
+def test_a_service_whose_database_is_away_is_503_without_its_details(failure):
+    """As it arrives from a service: serialized by the service's Nameko, read by the gateway's."""
+
+    def database_away():
+        raise deserialize(serialize(failure))
+
+    with pytest.raises(ApiError) as caught:
+        call(FakeProxy(database_away), "ping", timeout=1)
+    assert caught.value.status == 503
+    assert caught.value.message == "The customers service cannot reach its database now."
 
 
 def test_an_answer_in_time_passes_through():

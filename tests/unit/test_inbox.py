@@ -1,15 +1,19 @@
+import uuid
+
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_common import migrations
-from crm_common.envelope import load_envelope, make_envelope
-from crm_common.inbox import Inbox, apply_many, apply_once
+from crm_common import dead_letters, migrations
+from crm_common.envelope import load_envelope
+from crm_common.inbox import apply_many, apply_once
 from services.reports import views
-from services.reports.models import AppliedEvent, CustomerFact, ViewState
+from services.reports.models import AppliedEvent, CustomerFact, DeadLetter, ViewState
 from services.reports.schemas import CustomerCreatedData
-from tests.support.fakes import database_for
+from tests.support.fakes import bound_inbox, database_for
+from tests.support.streams import customer_created
 
 
 @pytest.fixture
@@ -21,25 +25,20 @@ def database(tmp_path):
 
 @pytest.fixture
 def inbox(database):
-    inbox = Inbox(AppliedEvent)
-    inbox.database = database
+    # A service name of its own, so the counters this test moves are its alone.
+    inbox = bound_inbox(
+        AppliedEvent, DeadLetter, database, service_name=f"test-{uuid.uuid4().hex[:12]}"
+    )
+    inbox.policy = dead_letters.RetryPolicy(max_attempts=3, retry_seconds=2)
     return inbox
 
 
-def customer_created(customer_id="c-1", status="lead", owner="sam"):
-    return make_envelope(
-        event_type="customer_created",
-        producer="customers",
-        aggregate_id=customer_id,
-        sequence=1,
-        data={
-            "customer_id": customer_id,
-            "status": status,
-            "owner": owner,
-            "created_at": "2026-01-31T12:00:00+00:00",
-            "name": "Ada",
-        },
+def counted(inbox, metric, event_type, label, value):
+    sample = REGISTRY.get_sample_value(
+        f"crm_events_{metric}_total",
+        {"service": inbox.service, "event_type": event_type, label: value},
     )
+    return sample or 0
 
 
 def count(database, model):
@@ -55,6 +54,8 @@ def test_an_event_delivered_twice_is_applied_once(inbox, database):
     assert count(database, AppliedEvent) == 1
     with database.session() as session:
         assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "repeated") == 1
 
 
 def test_an_effect_that_fails_leaves_no_trace_so_a_retry_applies_it(database):
@@ -74,44 +75,103 @@ def test_an_effect_that_fails_leaves_no_trace_so_a_retry_applies_it(database):
     assert count(database, CustomerFact) == 1
 
 
-def test_an_invalid_event_is_dropped_without_effect(inbox, database):
+def letters(database):
+    with database.session() as session:
+        return session.scalars(select(DeadLetter).order_by(DeadLetter.first_failed_at)).all()
+
+
+def test_an_invalid_event_is_a_dead_letter_at_once_without_effect(inbox, database):
     body = customer_created()
     del body["data"]["status"]
     assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is False
     assert inbox.apply({"hello": "world"}, views.apply_customer_created) is False
     assert count(database, CustomerFact) == 0
     assert count(database, AppliedEvent) == 0
+    invalid_data, not_an_event = letters(database)
+    assert (invalid_data.status, invalid_data.kind, invalid_data.attempts) == ("dead", "invalid", 1)
+    assert "status" in invalid_data.error
+    assert invalid_data.event_id == body["event_id"]
+    assert invalid_data.body == body
+    assert (not_an_event.status, not_an_event.event_id) == ("dead", None)
+    assert not_an_event.body == {"hello": "world"}
+    assert counted(inbox, "failed", "customer_created", "reason", "invalid") == 1
+    assert counted(inbox, "failed", "unknown", "reason", "invalid") == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 0
+
+
+def test_the_same_message_failing_again_updates_its_one_entry(inbox, database):
+    body = {"hello": "world"}
+    inbox.apply(body, views.apply_customer_created)
+    inbox.apply(body, views.apply_customer_created)
+    [letter] = letters(database)
+    assert letter.attempts == 2
 
 
 @pytest.mark.parametrize(
     "failure",
     [
-        OperationalError("UPDATE view_state", {}, Exception("connection refused")),
         # Someone else changed a versioned row between the effect's read and its write.
         StaleDataError("UPDATE statement on table 'deals' expected to update 1 row(s)"),
+        # A deadlock or a dropped connection while the database still answers.
+        OperationalError("UPDATE view_state", {}, Exception("deadlock detected")),
+        RuntimeError("something we did not foresee"),
     ],
 )
-def test_a_failure_that_may_pass_is_raised_for_the_event_to_be_redelivered(
-    inbox, database, monkeypatch, failure
-):
-    monkeypatch.setattr("crm_common.inbox.RETRY_PAUSE_SECONDS", 0)
-
+def test_a_failure_that_may_pass_is_kept_for_a_retry_after_a_backoff(inbox, database, failure):
     def fails(session, envelope):
         views.apply_customer_created(session, envelope)
         raise failure
 
-    with pytest.raises(type(failure)):
-        inbox.apply(customer_created(), fails, CustomerCreatedData())
+    assert inbox.apply(customer_created(), fails, CustomerCreatedData()) is False
     assert count(database, AppliedEvent) == 0
     assert count(database, CustomerFact) == 0
+    [letter] = letters(database)
+    assert (letter.status, letter.kind, letter.attempts) == ("retrying", "transient", 1)
+    assert type(failure).__name__ in letter.error
+    wait = (letter.next_attempt_at - letter.last_failed_at).total_seconds()
+    assert wait == pytest.approx(2)
+    assert counted(inbox, "failed", "customer_created", "reason", "retry") == 1
 
 
-def test_an_event_the_database_refuses_is_dropped_not_looped(inbox, database):
+@pytest.mark.parametrize(
+    "failure",
+    [
+        DataError("INSERT INTO customer_facts", {}, Exception("value too long")),
+        KeyError("segment"),
+    ],
+)
+def test_a_failure_that_never_passes_is_a_dead_letter_at_once(inbox, database, failure):
     def refused(session, envelope):
-        raise DataError("INSERT INTO customer_facts", {}, Exception("value too long"))
+        raise failure
 
     assert inbox.apply(customer_created(), refused, CustomerCreatedData()) is False
     assert count(database, AppliedEvent) == 0
+    [letter] = letters(database)
+    assert (letter.status, letter.kind, letter.next_attempt_at) == ("dead", "permanent", None)
+    assert counted(inbox, "failed", "customer_created", "reason", "dead") == 1
+
+
+def test_when_the_failure_cannot_be_recorded_the_event_goes_back_to_the_queue(
+    inbox, database, monkeypatch
+):
+    """The database is away: an outage, not a bad message. No attempt is counted."""
+    monkeypatch.setattr("crm_common.inbox.RETRY_PAUSE_SECONDS", 0)
+    down = OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    def record_fails(*args, **kwargs):
+        raise down
+
+    monkeypatch.setattr(dead_letters, "record_failure", record_fails)
+
+    def fails(session, envelope):
+        raise down
+
+    with pytest.raises(OperationalError):
+        inbox.apply(customer_created(), fails, CustomerCreatedData())
+    with pytest.raises(Exception, match="Not a valid"):
+        inbox.apply({**customer_created(), "event_id": "nope"}, views.apply_customer_created)
+    assert count(database, DeadLetter) == 0
+    assert counted(inbox, "failed", "customer_created", "reason", "requeued") == 1
 
 
 def test_a_batch_applies_each_new_event_once_and_skips_those_applied_before(inbox, database):

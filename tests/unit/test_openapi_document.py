@@ -132,6 +132,29 @@ def test_every_error_has_the_one_error_shape():
             }
 
 
+RATE_LIMIT_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+
+
+def test_answers_under_api_carry_the_rate_limit_headers():
+    for path, method, operation in OPERATIONS:
+        for status, response in operation["responses"].items():
+            headers = resolve(response).get("headers", {})
+            counted = path.startswith("/api/") and status not in ("401", "414")
+            if "$ref" not in response:  # the shared errors say "under /api/" themselves
+                assert (RATE_LIMIT_HEADERS <= headers.keys()) == counted, (method, path, status)
+            if counted:
+                assert RATE_LIMIT_HEADERS <= headers.keys(), (method, path, status)
+                for name in RATE_LIMIT_HEADERS:
+                    header = resolve(headers[name])
+                    assert header["schema"]["type"] == "integer"
+                    # Required only where the rate limit itself answers.
+                    assert header.get("required", False) == (status == "429"), (path, status, name)
+    for uncounted in ("Unauthorized", "UriTooLong"):
+        assert not RATE_LIMIT_HEADERS & COMPONENTS["responses"][uncounted]["headers"].keys()
+    refused = COMPONENTS["responses"]["RateLimited"]["headers"]
+    assert refused["Retry-After"]["schema"] == {"type": "integer"}
+
+
 def test_the_token_is_a_bearer_token_wanted_under_api_only():
     assert COMPONENTS["securitySchemes"]["bearerAuth"] == {
         "type": "http",

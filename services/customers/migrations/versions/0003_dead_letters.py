@@ -1,0 +1,22 @@
+"""dead letters: events this service's handlers could not apply, with their error
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from alembic import op
+
+from crm_common.migrations import create_dead_letters_table
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    create_dead_letters_table(op)
+
+
+def downgrade():
+    op.drop_table("dead_letters")
