@@ -6,13 +6,14 @@ is some fifteen statements, and SQLAlchemy compiles the totals' upserts anew
 every time). 1.4 million events would take hours, so the seeder gets the
 same rows another way:
 
-- customer, interaction, ticket and satisfaction events go through the
-  service's own effect functions, on a `MemorySession` that keeps the rows
-  they get and add by primary key (all those functions do) instead of a
-  database;
+- customer, ticket and satisfaction events go through the service's own
+  effect functions, on a `MemorySession` that keeps the rows they get and
+  add by primary key (all those functions do) instead of a database; an
+  interaction becomes the row its effect inserts (in bulk, so not through
+  the MemorySession);
 - a deal's events are turned into its moves, its funnel counts, its latest
   state and its sales totals with the service's own rules (funnel.deal_counts,
-  sales.moves), as funnel_view.apply_deal_move and views.apply_deal_event do;
+  sales.moves), as funnel_view.apply_deal_moves and views.apply_deal_events do;
 - the rows go in with COPY.
 
 bench/reports_dataset.py checks the seeder against the effect functions on a
@@ -36,6 +37,7 @@ from services.reports.models import (
     DealMove,
     DealStageCounts,
     FunnelTotals,
+    InteractionFact,
     ViewState,
 )
 from services.reports.service import APPLIERS
@@ -97,9 +99,22 @@ class Seeder:
         self.events = 0
 
     def apply(self, body):
-        """One event that is not a deal's, through its effect function."""
+        """One event that is not a deal's, through its effect function (an interaction's
+        inserts in bulk: its row is the one segment_view.apply_interactions_logged writes)."""
         effect, envelope = loaded(body)
-        effect(self.session, envelope)
+        if envelope["event_type"] == "interaction_logged":
+            data = envelope["data"]
+            self.session.add(
+                InteractionFact(
+                    interaction_id=data["interaction_id"],
+                    customer_id=data["customer_id"],
+                    occurred_at=data["occurred_at"],
+                    channel=data["channel"],
+                )
+            )
+            views.touch(self.session, "interactions", envelope["occurred_at"])
+        else:
+            effect(self.session, envelope)
         self.record(envelope)
 
     def apply_deal(self, bodies):
@@ -195,7 +210,7 @@ class Seeder:
 
 
 def deal_move(envelope):
-    """The DealMove funnel_view.apply_deal_move stores for a deal event."""
+    """The DealMove funnel_view.apply_deal_moves stores for a deal event."""
     data = envelope["data"]
     deal = data["deal"]
     return DealMove(

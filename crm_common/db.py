@@ -11,6 +11,7 @@ from datetime import UTC
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from crm_common.config import db_url_key
@@ -62,6 +63,23 @@ def lock_for(session, key, shared=False):
     if is_postgres(session.get_bind()):
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         session.execute(text(f"SELECT {function}(:key)"), {"key": zlib.crc32(key.encode())})
+
+
+def lock_many(session, keys, shared=False):
+    """lock_for() each of `keys` in one round trip, in one order for every transaction:
+    two taking overlapping sets then wait for each other instead of deadlocking."""
+    if not keys or not is_postgres(session.get_bind()):
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    numbers = sorted({zlib.crc32(key.encode()) for key in keys})
+    # The subquery's order is the order the locks are taken in.
+    session.execute(
+        text(
+            f"SELECT count({function}(key)) FROM "
+            "(SELECT key FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key) AS ordered"
+        ),
+        {"keys": numbers},
+    )
 
 
 class Database(DependencyProvider):
@@ -167,6 +185,24 @@ def bulk_insert(session, table, columns, rows):
         )
     else:
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+_INSERT_NEW = {}
+
+
+def insert_new(session, model, key_columns, rows):
+    """Insert those of `rows` (dicts of column values) whose key is not taken yet, in one
+    statement; a row another transaction is inserting meanwhile waits for it."""
+    if not rows:
+        return
+    postgres = is_postgres(session.get_bind())
+    statement = _INSERT_NEW.get((model, postgres))
+    if statement is None:
+        insert = postgresql.insert if postgres else sqlite.insert
+        statement = _INSERT_NEW[(model, postgres)] = insert(model.__table__).on_conflict_do_nothing(
+            index_elements=list(key_columns)
+        )
+    session.execute(statement, rows)
 
 
 def refresh_statistics(session):

@@ -17,7 +17,7 @@ from crm_common.asking import ask
 from crm_common.db import Database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.errors import NotFound, ValidationFailed
-from crm_common.inbox import RETRYABLE, Inbox, apply_many
+from crm_common.inbox import RETRYABLE, Inbox, apply_many, batched
 from crm_common.outbox import Outbox
 from crm_common.service import EventProducer, ServiceBase
 from services.reports import catchup, funnel_view, rebuild, segment_view, ticket_view, views
@@ -48,13 +48,20 @@ from services.reports.schemas import (
 log = logging.getLogger(__name__)
 
 
-def apply_deal(session, envelope):
-    """A deal event moves the sales totals and the funnel."""
-    data = envelope["data"]
-    funnel_view.lock_deal(session, data["deal"]["pipeline_id"], data["deal_id"])
-    views.apply_deal_event(session, envelope)
-    funnel_view.apply_deal_move(session, envelope)
-    views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
+def apply_deals(session, envelopes):
+    """Deal events move the sales totals and the funnel."""
+    funnel_view.lock_deals(session, envelopes)
+    views.apply_deal_events(session, envelopes)
+    funnel_view.apply_deal_moves(session, envelopes)
+    views.touch_all(
+        session,
+        (funnel_view.FUNNEL_VIEW, views.SALES_VIEW),
+        max(envelope["occurred_at"] for envelope in envelopes),
+        len(envelopes),
+    )
+
+
+apply_deal = batched(apply_deals)
 
 
 def apply_pipeline(session, envelope):
@@ -64,9 +71,17 @@ def apply_pipeline(session, envelope):
     views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
 
 
-def apply_interaction(session, envelope):
-    segment_view.apply_interaction_logged(session, envelope)
-    views.touch(session, "interactions", envelope["occurred_at"])
+def apply_interactions(session, envelopes):
+    segment_view.apply_interactions_logged(session, envelopes)
+    views.touch(
+        session,
+        "interactions",
+        max(envelope["occurred_at"] for envelope in envelopes),
+        len(envelopes),
+    )
+
+
+apply_interaction = batched(apply_interactions)
 
 
 def apply_ticket(session, envelope):
