@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQL
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_common.db import UTCDateTime, bulk_insert, find_database
+from crm_common.db import UTCDateTime, find_database, insert_rows, plain_insert
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,6 @@ def batched(apply_all):
     return apply_one
 
 
-APPLIED_COLUMNS = ("event_id", "event_type", "producer", "aggregate_id", "sequence", "applied_at")
-
-
 def apply_many(session, model, envelopes, effect_of):
     """Apply each of `envelopes` not applied before, in the session's transaction.
 
@@ -107,19 +104,18 @@ def apply_many(session, model, envelopes, effect_of):
         if event_id not in done:
             fresh.setdefault(event_id, envelope)
     now = utcnow()
-    bulk_insert(
+    insert_rows(
         session,
-        model.__table__,
-        APPLIED_COLUMNS,
+        plain_insert(model),
         [
-            (
-                event_id,
-                envelope["event_type"],
-                envelope["producer"],
-                envelope["aggregate_id"],
-                envelope["sequence"],
-                now,
-            )
+            {
+                "event_id": event_id,
+                "event_type": envelope["event_type"],
+                "producer": envelope["producer"],
+                "aggregate_id": envelope["aggregate_id"],
+                "sequence": envelope["sequence"],
+                "applied_at": now,
+            }
             for event_id, envelope in fresh.items()
         ],
     )

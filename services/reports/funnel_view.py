@@ -10,9 +10,9 @@ themselves.
 
 from collections import defaultdict
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 
-from crm_common.db import insert_new, lock_for, lock_many
+from crm_common.db import insert_new, insert_rows, lock_for, lock_many, plain_insert
 from crm_common.errors import NotFound
 from services.reports import funnel, sales
 from services.reports.models import (
@@ -199,8 +199,7 @@ def _recount(session, deal_ids):
         {key: delta for key, delta in deltas.items() if any(delta.values())},
     )
     session.execute(delete(DealStageCounts).where(DealStageCounts.deal_id.in_(counted)))
-    if rows:
-        session.execute(insert(DealStageCounts.__table__), rows)
+    insert_rows(session, plain_insert(DealStageCounts), rows)
 
 
 def as_move(row):

@@ -65,7 +65,8 @@ REBUILT = (
     TicketFact,
     SatisfactionFact,
 )
-PAGE_SIZE = 1000
+# Events per page of a log, applied in one transaction (see crm_common.outbox.MAX_EVENTS_PAGE).
+PAGE_SIZE = 5000
 # A running rebuild whose heartbeat is older than this is taken over by another instance.
 LEASE = timedelta(seconds=60)
 ACTIVE = ("requested", "running")

@@ -124,8 +124,11 @@ APPLIERS = {
     ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
+# A rebuild replays the pipelines first: deals replayed before their pipeline's stages
+# are known would all be counted again when the stages arrive.
+REPLAY_ORDER = sorted(PRODUCERS, key=lambda producer: producer != "pipeline")
 # Events applied at once by concurrent handlers share a transaction of at most this many.
-INBOX_BATCH_SIZE = 50
+INBOX_BATCH_SIZE = 200
 # How long a rebuild waits for a page of a producer's log, and for the database to come back.
 LOG_PAGE_TIMEOUT_SECONDS = 30
 RETRY_PAUSE_SECONDS = 1
@@ -430,7 +433,7 @@ class ReportsService(ServiceBase, EventProducer):
         rebuild_id = rebuild.claim(self.db, utcnow())
         if rebuild_id is None:
             return
-        for producer in PRODUCERS:
+        for producer in REPLAY_ORDER:
             self.replay_log(rebuild_id, producer)
         self.recompute_segments()
         with self.inbox.database.session() as session:

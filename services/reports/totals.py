@@ -2,7 +2,7 @@
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crm_common.db import is_postgres
+from crm_common.db import insert_rows, is_postgres
 
 # Upserts built once per table and columns: compiling one anew for every row
 # cost more than running it.
@@ -24,7 +24,8 @@ def add_many(session, model, key_columns, moves):
     if not moves:
         return
     columns = tuple(sorted({column for deltas in moves.values() for column in deltas}))
-    session.execute(
+    insert_rows(
+        session,
         _upsert(session, model, tuple(key_columns), columns),
         [
             {
