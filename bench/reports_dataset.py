@@ -168,13 +168,20 @@ def stored_seeding(engine, template):
 
 
 def make_template(engine, template, sizes, seed, progress):
-    # The same sizes from older code would only fill the disk.
+    # The same sizes from older code would only fill the disk. Only those finished (with
+    # their comment) a day ago or more go: a newer one may be another checkout's, in use.
     for (name,) in execute(
         engine,
-        "SELECT datname FROM pg_database WHERE datname LIKE :prefix",
+        "SELECT datname FROM pg_database WHERE datname LIKE :prefix "
+        "AND (shobj_description(oid, 'pg_database')::json->>'seeded_at')::timestamptz "
+        "< now() - interval '1 day'",
         prefix=template.rsplit("_", 1)[0] + "_%",
     ):
-        execute(engine, f'DROP DATABASE "{name}" WITH (FORCE)')
+        base = name
+        for producer in PRODUCERS:
+            base = base.removesuffix(f"_{producer}")
+        for each in [base] + [log_database(base, producer) for producer in PRODUCERS]:
+            execute(engine, f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
     progress("reports data set: checking the seeder against the effect functions on a sample")
     effects_rate = check_against_effects(engine, seed)
     progress(f"reports data set: seeding {template} and the producers' event logs")
