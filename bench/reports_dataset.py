@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.orm import Session
 
 from bench.reports_data import History
-from bench.reports_seed import assign_segments, loaded, seed_events
+from bench.reports_seed import EventLogs, assign_segments, loaded, seed_events
 from crm_common import migrations
 from crm_common.db import make_engine
 from crm_common.envelope import utcnow
@@ -80,9 +80,20 @@ def template_name(sizes, seed):
     return f"{TEMPLATE_PREFIX}{size_key.hexdigest()[:8]}_{code_key.hexdigest()[:12]}"
 
 
+# The producers whose event logs (outbox tables) hold the data set's events, each in a
+# database of its own beside the reports one: `<template>_<producer>`.
+PRODUCERS = ("customers", "pipeline", "interactions")
+
+
+def log_database(database, producer):
+    return f"{database}_{producer}"
+
+
 @contextmanager
 def seeded_copy(sizes, seed=11, reseed=False):
-    """A private copy of the data set: yields (its URL, what seeding it took); dropped after."""
+    """A private copy of the data set: yields ({service: its database URL}, what seeding
+    it took), the reports database and the producers' ones with their event logs;
+    dropped after."""
     arguments = [f"--{kind}={count}" for kind, count in sizes.items()]
     arguments += [f"--seed={seed}"] + (["--reseed"] if reseed else [])
     found = subprocess.run(
@@ -95,14 +106,22 @@ def seeded_copy(sizes, seed=11, reseed=False):
     seeding = json.loads(found.stdout.splitlines()[-1])
     engine = admin()
     copy = f"{COPY_PREFIX}{uuid.uuid4().hex[:8]}"
+    copies = {"reports": (copy, seeding["template"])}
+    for producer in PRODUCERS:
+        copies[producer] = (
+            log_database(copy, producer),
+            log_database(seeding["template"], producer),
+        )
     try:
         started = time.perf_counter()
-        execute(engine, f'CREATE DATABASE "{copy}" TEMPLATE "{seeding["template"]}"')
-        seeding["copy_seconds"] = time.perf_counter() - started
         try:
-            yield database_url(copy), seeding
+            for name, template in copies.values():
+                execute(engine, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            seeding["copy_seconds"] = time.perf_counter() - started
+            yield {service: database_url(name) for service, (name, _) in copies.items()}, seeding
         finally:
-            execute(engine, f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+            for name, _ in copies.values():
+                execute(engine, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         engine.dispose()
 
@@ -149,33 +168,56 @@ def stored_seeding(engine, template):
 
 
 def make_template(engine, template, sizes, seed, progress):
-    # The same sizes from older code would only fill the disk.
+    # The same sizes from older code would only fill the disk. Only those finished (with
+    # their comment) a day ago or more go: a newer one may be another checkout's, in use.
     for (name,) in execute(
         engine,
-        "SELECT datname FROM pg_database WHERE datname LIKE :prefix",
+        "SELECT datname FROM pg_database WHERE datname LIKE :prefix "
+        "AND (shobj_description(oid, 'pg_database')::json->>'seeded_at')::timestamptz "
+        "< now() - interval '1 day'",
         prefix=template.rsplit("_", 1)[0] + "_%",
     ):
-        execute(engine, f'DROP DATABASE "{name}" WITH (FORCE)')
+        base = name
+        for producer in PRODUCERS:
+            base = base.removesuffix(f"_{producer}")
+        for each in [base] + [log_database(base, producer) for producer in PRODUCERS]:
+            execute(engine, f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
     progress("reports data set: checking the seeder against the effect functions on a sample")
     effects_rate = check_against_effects(engine, seed)
-    progress(f"reports data set: seeding {template}")
-    execute(engine, f'CREATE DATABASE "{template}"')
-    url = database_url(template)
-    migrations.upgrade("reports", url)
-    target = make_engine(url)
+    progress(f"reports data set: seeding {template} and the producers' event logs")
+    engines = {}
+    for service, name in [("reports", template)] + [
+        (producer, log_database(template, producer)) for producer in PRODUCERS
+    ]:
+        execute(engine, f'CREATE DATABASE "{name}"')
+        migrations.upgrade(service, database_url(name))
+        engines[service] = make_engine(database_url(name))
+        if service != "reports":
+            # The pipeline's migration logs its default pipeline's creation: the data set's
+            # logs hold the data set's events only, so that a rebuild ends where it began.
+            with engines[service].begin() as connection:
+                connection.execute(text("TRUNCATE outbox RESTART IDENTITY"))
+    target = engines["reports"]
     now = utcnow()
+    logs = EventLogs({producer: engines[producer] for producer in PRODUCERS})
     try:
         started = time.perf_counter()
-        counts, seconds = seed_events(target, History(now, seed).streams(sizes), progress)
+        counts, seconds = seed_events(
+            target, History(now, seed).streams(sizes), progress, logs=logs
+        )
+        with Session(target) as session:
+            logs.close(session)
         seconds["segments"] = assign_segments(target, now)
         progress(f"  segments assigned in {seconds['segments']:.0f} s")
-        with target.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM ANALYZE")
-            )
+        for each in engines.values():
+            with each.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    text("VACUUM ANALYZE")
+                )
         elapsed = time.perf_counter() - started
     finally:
-        target.dispose()
+        for each in engines.values():
+            each.dispose()
     seeding = {
         "seeded_at": now.isoformat(timespec="seconds"),
         "sizes": sizes,

@@ -6,25 +6,28 @@ is some fifteen statements, and SQLAlchemy compiles the totals' upserts anew
 every time). 1.4 million events would take hours, so the seeder gets the
 same rows another way:
 
-- customer, interaction, ticket and satisfaction events go through the
-  service's own effect functions, on a `MemorySession` that keeps the rows
-  they get and add by primary key (all those functions do) instead of a
-  database;
+- customer, ticket and satisfaction events go through the service's own
+  effect functions, on a `MemorySession` that keeps the rows they get and
+  add by primary key (all those functions do) instead of a database; an
+  interaction becomes the row its effect inserts (in bulk, so not through
+  the MemorySession);
 - a deal's events are turned into its moves, its funnel counts, its latest
   state and its sales totals with the service's own rules (funnel.deal_counts,
-  sales.moves), as funnel_view.apply_deal_move and views.apply_deal_event do;
+  sales.moves), as funnel_view.apply_deal_moves and views.apply_deal_events do;
 - the rows go in with COPY.
 
 bench/reports_dataset.py checks the seeder against the effect functions on a
 sample each time it seeds.
 """
 
+import importlib
 import io
+import json
 import time
 from collections import defaultdict
 from types import SimpleNamespace
 
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from crm_common.envelope import load_envelope, utcnow
@@ -36,6 +39,8 @@ from services.reports.models import (
     DealMove,
     DealStageCounts,
     FunnelTotals,
+    InteractionFact,
+    ProducerCursor,
     ViewState,
 )
 from services.reports.service import APPLIERS
@@ -97,9 +102,22 @@ class Seeder:
         self.events = 0
 
     def apply(self, body):
-        """One event that is not a deal's, through its effect function."""
+        """One event that is not a deal's, through its effect function (an interaction's
+        inserts in bulk: its row is the one segment_view.apply_interactions_logged writes)."""
         effect, envelope = loaded(body)
-        effect(self.session, envelope)
+        if envelope["event_type"] == "interaction_logged":
+            data = envelope["data"]
+            self.session.add(
+                InteractionFact(
+                    interaction_id=data["interaction_id"],
+                    customer_id=data["customer_id"],
+                    occurred_at=data["occurred_at"],
+                    channel=data["channel"],
+                )
+            )
+            views.touch(self.session, "interactions", envelope["occurred_at"])
+        else:
+            effect(self.session, envelope)
         self.record(envelope)
 
     def apply_deal(self, bodies):
@@ -195,7 +213,7 @@ class Seeder:
 
 
 def deal_move(envelope):
-    """The DealMove funnel_view.apply_deal_move stores for a deal event."""
+    """The DealMove funnel_view.apply_deal_moves stores for a deal event."""
     data = envelope["data"]
     deal = data["deal"]
     return DealMove(
@@ -252,7 +270,8 @@ def row_values(model, row):
     return values
 
 
-def copy_rows(session, model, rows):
+def copy_rows(session, model, rows, names=None):
+    """COPY `rows` (tuples of the table's columns, or of `names`) into the model's table."""
     if not rows:
         return
     table = model.__table__
@@ -261,7 +280,7 @@ def copy_rows(session, model, rows):
         buffer.write("\t".join(map(copy_text, row)))
         buffer.write("\n")
     buffer.seek(0)
-    columns = ", ".join(f'"{column.name}"' for column in table.columns)
+    columns = ", ".join(f'"{name}"' for name in names or [column.name for column in table.columns])
     cursor = session.connection().connection.dbapi_connection.cursor()
     cursor.copy_expert(f'COPY "{table.name}" ({columns}) FROM STDIN', buffer)
 
@@ -284,26 +303,88 @@ def apply_pipeline(session, body):
     return funnel_view.pipeline_of(session, envelope["data"]["pipeline_id"])
 
 
-def seed_events(engine, streams, progress=print, batch=20_000):
-    """Apply `streams` (History.streams) into the migrated, empty database at `engine`;
-    answers {kind: events} and {kind: seconds}."""
+class EventLogs:
+    """The producers' event logs (their outbox tables, in their own databases) holding the
+    events the reports were seeded from, in the order they were applied, all published:
+    what a rebuild replays through `events_since`."""
+
+    COLUMNS = ("event_id", "event_type", "aggregate_id", "sequence", "occurred_at", "body")
+
+    def __init__(self, engines):
+        self.sessions = {producer: Session(engine) for producer, engine in engines.items()}
+        self.models = {producer: outbox_table(producer) for producer in engines}
+        self.pending = defaultdict(list)
+
+    def add(self, body):
+        occurred_at = body["occurred_at"]
+        self.pending[body["producer"]].append(
+            (
+                body["event_id"],
+                body["event_type"],
+                body["aggregate_id"],
+                body["sequence"],
+                occurred_at,
+                json.dumps(body, separators=(",", ":")),
+                occurred_at,
+            )
+        )
+
+    def write(self):
+        for producer, rows in self.pending.items():
+            session = self.sessions[producer]
+            copy_rows(session, self.models[producer], rows, (*self.COLUMNS, "published_at"))
+            session.commit()
+        self.pending.clear()
+
+    def close(self, reports_session):
+        """Write what is left; the reports have read each log to its end (their
+        producer_cursors), as a running system's catch-up would have."""
+        self.write()
+        for producer, session in self.sessions.items():
+            end = session.scalar(select(func.max(self.models[producer].id)))
+            reports_session.add(
+                ProducerCursor(producer=producer, cursor=str(end or 0), updated_at=utcnow())
+            )
+            session.close()
+        reports_session.commit()
+
+
+def outbox_table(producer):
+    """The producer's outbox model (its own Base), without importing its service."""
+    module = importlib.import_module(f"services.{producer}.models")
+    return module.OutboxEvent
+
+
+def seed_events(engine, streams, progress=print, batch=20_000, logs=None):
+    """Apply `streams` (History.streams) into the migrated, empty database at `engine`, and
+    add each event to `logs` (EventLogs) if given; answers {kind: events} and {kind: seconds}."""
     counts, seconds = {}, {}
+    record = logs.add if logs is not None else (lambda body: None)
     with Session(engine) as session:
-        pipeline = apply_pipeline(session, next(iter(streams["pipeline"])))
+        first_pipeline = next(iter(streams["pipeline"]))
+        record(first_pipeline)
+        pipeline = apply_pipeline(session, first_pipeline)
         seeder = Seeder(pipeline)
         for kind, stream in streams.items():
             if kind == "pipeline":
                 continue
             started, first = time.perf_counter(), seeder.events
             for item in stream:
+                bodies = item if isinstance(item, list) else [item]
+                for body in bodies:
+                    record(body)
                 if kind == "deals":
-                    seeder.apply_deal(item)
+                    seeder.apply_deal(bodies)
                 else:
-                    for body in item if isinstance(item, list) else [item]:
+                    for body in bodies:
                         seeder.apply(body)
                 if len(seeder.applied) >= batch:
                     seeder.write(session)
+                    if logs is not None:
+                        logs.write()
             seeder.write(session)
+            if logs is not None:
+                logs.write()
             session.commit()
             counts[kind] = seeder.events - first
             seconds[kind] = time.perf_counter() - started

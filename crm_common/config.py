@@ -28,6 +28,9 @@ DEFAULTS = {
     "CRM_MAX_WORKERS": "10",
     # The gateway holds a worker per request in flight, most of them waiting on a service.
     "CRM_GATEWAY_MAX_WORKERS": "100",
+    # Each event handler waits in reports' group commit holding a worker: batches are as
+    # large as the workers allow.
+    "CRM_REPORTS_MAX_WORKERS": "200",
     "CRM_LOG_LEVEL": "INFO",
     # How often reports read the producers' logs for events the broker did not deliver.
     "CRM_REPORTS_CATCH_UP_SECONDS": "30",
@@ -71,6 +74,7 @@ INT_SETTINGS = (
     "CRM_MAX_IMPORT_BYTES",
     "CRM_MAX_WORKERS",
     "CRM_GATEWAY_MAX_WORKERS",
+    "CRM_REPORTS_MAX_WORKERS",
     "CRM_REPORTS_CACHE_SECONDS",
     "CRM_IDEMPOTENCY_TTL_SECONDS",
     "CRM_RATE_LIMIT_PER_MINUTE",
@@ -145,6 +149,8 @@ def for_process(config, name):
     """The config of one `crm run NAME` process."""
     if name == "gateway":
         return dict(config, max_workers=config["CRM_GATEWAY_MAX_WORKERS"])
+    if name == "reports":
+        return dict(config, max_workers=config["CRM_REPORTS_MAX_WORKERS"])
     return config
 
 

@@ -12,7 +12,9 @@ import zlib
 from datetime import UTC
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, text
+from psycopg2.extras import execute_values
+from sqlalchemy import DateTime, MetaData, TypeDecorator, bindparam, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from crm_common.config import db_url_key
@@ -66,6 +68,23 @@ def lock_for(session, key, shared=False):
     if is_postgres(session.get_bind()):
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         session.execute(text(f"SELECT {function}(:key)"), {"key": zlib.crc32(key.encode())})
+
+
+def lock_many(session, keys, shared=False):
+    """lock_for() each of `keys` in one round trip, in one order for every transaction:
+    two taking overlapping sets then wait for each other instead of deadlocking."""
+    if not keys or not is_postgres(session.get_bind()):
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    numbers = sorted({zlib.crc32(key.encode()) for key in keys})
+    # The subquery's order is the order the locks are taken in.
+    session.execute(
+        text(
+            f"SELECT count({function}(key)) FROM "
+            "(SELECT key FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key) AS ordered"
+        ),
+        {"keys": numbers},
+    )
 
 
 class Database(DependencyProvider):
@@ -185,6 +204,77 @@ def bulk_insert(session, table, columns, rows):
         )
     else:
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+_INSERT_NEW = {}
+# Rows per multi-row INSERT: well within SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+ROWS_PER_INSERT = 1000
+
+
+_MULTI_ROW_SQL = {}
+_PLAIN_INSERTS = {}
+
+
+def plain_insert(model):
+    """The model's INSERT statement, one object for insert_rows to know it again."""
+    if model not in _PLAIN_INSERTS:
+        _PLAIN_INSERTS[model] = model.__table__.insert()
+    return _PLAIN_INSERTS[model]
+
+
+def insert_rows(session, statement, rows):
+    """Run the INSERT `statement` (an upsert, say) for `rows` (dicts of the same columns'
+    values) as multi-row statements, a round trip per thousand rows.
+
+    The driver's executemany of an upsert makes a round trip per row, and
+    SQLAlchemy building a statement of a thousand rows costs more than running
+    it; on PostgreSQL the rows go to psycopg2's execute_values as they are
+    (aware datetimes, strings, numbers: nothing the columns' types convert).
+    """
+    if not rows:
+        return
+    if not is_postgres(session.get_bind()):
+        for first in range(0, len(rows), ROWS_PER_INSERT):
+            session.execute(statement.values(rows[first : first + ROWS_PER_INSERT]))
+        return
+    columns = tuple(rows[0])
+    sql = _MULTI_ROW_SQL.get((statement, columns))
+    if sql is None:
+        compiled = str(
+            statement.values({column: bindparam(column) for column in columns}).compile(
+                dialect=session.get_bind().dialect
+            )
+        )
+        conflict = compiled.find(" ON CONFLICT")
+        sql = _MULTI_ROW_SQL[(statement, columns)] = (
+            f"INSERT INTO {statement.table.name} ({', '.join(columns)}) VALUES %s"
+            + (compiled[conflict:] if conflict >= 0 else "")
+        )
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    try:
+        execute_values(
+            cursor,
+            sql,
+            [tuple(row[column] for column in columns) for row in rows],
+            page_size=ROWS_PER_INSERT,
+        )
+    finally:
+        cursor.close()
+
+
+def insert_new(session, model, key_columns, rows):
+    """Insert those of `rows` (dicts of column values) whose key is not taken yet, in one
+    statement; a row another transaction is inserting meanwhile waits for it."""
+    if not rows:
+        return
+    postgres = is_postgres(session.get_bind())
+    statement = _INSERT_NEW.get((model, postgres))
+    if statement is None:
+        insert = postgresql.insert if postgres else sqlite.insert
+        statement = _INSERT_NEW[(model, postgres)] = insert(model.__table__).on_conflict_do_nothing(
+            index_elements=list(key_columns)
+        )
+    insert_rows(session, statement, rows)
 
 
 def refresh_statistics(session):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters, metrics
-from crm_common.db import UTCDateTime, find_database
+from crm_common.db import UTCDateTime, find_database, insert_rows, plain_insert
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,24 @@ def apply_once(session, model, envelope, effect):
     return True
 
 
+def batched(apply_all):
+    """The effect of one event, made of `apply_all(session, envelopes)`, the effect of many
+    at once (a handful of statements for a whole batch): apply_many hands it every event
+    of a batch together."""
+
+    def apply_one(session, envelope):
+        apply_all(session, [envelope])
+
+    apply_one.apply_all = apply_all
+    return apply_one
+
+
 def apply_many(session, model, envelopes, effect_of):
     """Apply each of `envelopes` not applied before, in the session's transaction.
 
-    `effect_of(envelope)` is the event's effect. Leaves the transaction open,
-    for the caller to add its own changes and commit; answers the ids of the
+    `effect_of(envelope)` is the event's effect; the events of an effect made by
+    `batched` are applied together, the others one by one. Leaves the transaction
+    open, for the caller to add its own changes and commit; answers the ids of the
     events it applied. Another consumer applying one of them meanwhile makes the
     commit fail with IntegrityError: roll back and call again.
     """
@@ -97,10 +110,31 @@ def apply_many(session, model, envelopes, effect_of):
         event_id = str(envelope["event_id"])
         if event_id not in done:
             fresh.setdefault(event_id, envelope)
-    session.add_all(applied_row(model, envelope) for envelope in fresh.values())
-    session.flush()
+    now = utcnow()
+    insert_rows(
+        session,
+        plain_insert(model),
+        [
+            {
+                "event_id": event_id,
+                "event_type": envelope["event_type"],
+                "producer": envelope["producer"],
+                "aggregate_id": envelope["aggregate_id"],
+                "sequence": envelope["sequence"],
+                "applied_at": now,
+            }
+            for event_id, envelope in fresh.items()
+        ],
+    )
+    together = {}
     for envelope in fresh.values():
-        effect_of(envelope)(session, envelope)
+        effect = effect_of(envelope)
+        if hasattr(effect, "apply_all"):
+            together.setdefault(effect.apply_all, []).append(envelope)
+        else:
+            effect(session, envelope)
+    for apply_all, group in together.items():
+        apply_all(session, group)
     return set(fresh)
 
 

@@ -275,6 +275,16 @@ def forget_from(session, pipeline_id, at):
         _drop(session, FunnelSnapshot.pipeline_id == pipeline_id, FunnelSnapshot.moment >= at)
 
 
+def forget_moves(session, envelopes):
+    """Deal events applied now: each pipeline forgets from its earliest move among them."""
+    earliest = {}
+    for envelope in envelopes:
+        pipeline_id, at = envelope["data"]["deal"]["pipeline_id"], envelope["occurred_at"]
+        earliest[pipeline_id] = min(earliest.get(pipeline_id, at), at)
+    for pipeline_id, at in earliest.items():
+        forget_from(session, pipeline_id, at)
+
+
 def _drop(session, *conditions):
     """Remove the snapshots meeting `conditions` (on FunnelSnapshot's columns) and their rows."""
     doomed = session.execute(

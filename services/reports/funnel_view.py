@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from sqlalchemy import delete, func, select
 
-from crm_common.db import lock_for
+from crm_common.db import insert_new, insert_rows, lock_for, lock_many, plain_insert
 from crm_common.errors import NotFound
 from services.reports import funnel, sales
 from services.reports.models import (
@@ -22,7 +22,7 @@ from services.reports.models import (
     PipelineFact,
     StageFact,
 )
-from services.reports.totals import add_to
+from services.reports.totals import add_many
 
 FUNNEL_VIEW = "funnel"
 KINDS = {
@@ -37,12 +37,16 @@ NO_OWNER = ""
 FUNNEL_KEY = ("pipeline_id", "stage_id", "owner", "cohort_day")
 
 
-def lock_deal(session, pipeline_id, deal_id):
+def lock_deals(session, envelopes):
     """Events of one deal applied by two instances at once take turns; events of the
-    deal's pipeline wait for them (and they for it): a deal counted while its stages
+    deals' pipelines wait for them (and they for it): a deal counted while its stages
     change would be counted against stages that no longer are."""
-    lock_for(session, pipeline_lock_key(pipeline_id), shared=True)
-    lock_for(session, f"reports:deal:{deal_id}")
+    lock_many(
+        session,
+        [pipeline_lock_key(envelope["data"]["deal"]["pipeline_id"]) for envelope in envelopes],
+        shared=True,
+    )
+    lock_many(session, [f"reports:deal:{envelope['data']['deal_id']}" for envelope in envelopes])
 
 
 def pipeline_lock_key(pipeline_id):
@@ -90,8 +94,7 @@ def apply_pipeline_event(session, envelope):
             .where(DealStageCounts.pipeline_id == pipeline_id)
             .distinct()
         ).all()
-        for deal_id in deal_ids:
-            recount_deal(session, deal_id)
+        recount_deals(session, deal_ids)
 
 
 def _order(session, pipeline_id):
@@ -100,32 +103,33 @@ def _order(session, pipeline_id):
     ]
 
 
-def apply_deal_move(session, envelope):
-    """Any deal event: keep it as a move and count the deal again."""
-    data = envelope["data"]
-    deal = data["deal"]
-    key = (data["deal_id"], envelope["sequence"])
-    if session.get(DealMove, key) is None:
-        session.add(
-            DealMove(
-                deal_id=data["deal_id"],
-                sequence=envelope["sequence"],
-                pipeline_id=deal["pipeline_id"],
-                at=envelope["occurred_at"],
-                kind=KINDS[envelope["event_type"]],
-                from_stage_id=data.get("from_stage_id"),
-                to_stage_id=data.get("to_stage_id") or _entered(envelope),
-                dwell_seconds=data.get("dwell_seconds"),
-                stage_id=deal["stage_id"],
-                status=deal["status"],
-                owner=deal["owner"],
-                created_at=deal["created_at"],
-                customer_id=deal["customer_id"],
-                amount_cents=sales.to_cents(deal["amount"]),
-            )
+def apply_deal_moves(session, envelopes):
+    """Deal events: keep each as a move (once) and count its deal again."""
+    moves = {}
+    for envelope in envelopes:
+        data = envelope["data"]
+        deal = data["deal"]
+        moves.setdefault(
+            (data["deal_id"], envelope["sequence"]),
+            {
+                "deal_id": data["deal_id"],
+                "sequence": envelope["sequence"],
+                "pipeline_id": deal["pipeline_id"],
+                "at": envelope["occurred_at"],
+                "kind": KINDS[envelope["event_type"]],
+                "from_stage_id": data.get("from_stage_id"),
+                "to_stage_id": data.get("to_stage_id") or _entered(envelope),
+                "dwell_seconds": data.get("dwell_seconds"),
+                "stage_id": deal["stage_id"],
+                "status": deal["status"],
+                "owner": deal["owner"],
+                "created_at": deal["created_at"],
+                "customer_id": deal["customer_id"],
+                "amount_cents": sales.to_cents(deal["amount"]),
+            },
         )
-        session.flush()
-    recount_deal(session, data["deal_id"])
+    insert_new(session, DealMove, ("deal_id", "sequence"), [moves[key] for key in sorted(moves)])
+    recount_deals(session, {deal_id for deal_id, _ in moves})
 
 
 def _entered(envelope):
@@ -135,42 +139,67 @@ def _entered(envelope):
     return None
 
 
-def recount_deal(session, deal_id):
-    moves = session.scalars(
-        select(DealMove).where(DealMove.deal_id == deal_id).order_by(DealMove.sequence)
-    ).all()
+MOVE_COLUMNS = [column for column in DealMove.__table__.columns]
+# Deals counted again per statement, when a pipeline's new order recounts them all.
+RECOUNT_CHUNK = 1000
+
+
+def recount_deals(session, deal_ids):
+    """Count each deal's contribution to the funnel again from all its moves, and move the
+    totals by the difference: a few statements for all the deals."""
+    deal_ids = sorted(set(deal_ids))
+    for first in range(0, len(deal_ids), RECOUNT_CHUNK):
+        _recount(session, deal_ids[first : first + RECOUNT_CHUNK])
+
+
+def _recount(session, deal_ids):
+    moves = defaultdict(list)
+    for row in session.execute(
+        select(*MOVE_COLUMNS)
+        .where(DealMove.deal_id.in_(deal_ids))
+        .order_by(DealMove.deal_id, DealMove.sequence)
+    ):
+        moves[row.deal_id].append(row)
     if not moves:
         return
-    last = moves[-1]
-    pipeline = pipeline_of(session, last.pipeline_id)
-    counts = funnel.deal_counts([as_move(move) for move in moves], pipeline)
-    owner, cohort = last.owner or NO_OWNER, last.created_at.date().isoformat()
-    old = session.scalars(select(DealStageCounts).where(DealStageCounts.deal_id == deal_id)).all()
+    counted = sorted(moves)
     deltas = defaultdict(lambda: dict.fromkeys(funnel.COUNTS, 0))
-    for row in old:
+    for row in session.execute(
+        select(DealStageCounts.__table__).where(DealStageCounts.deal_id.in_(counted))
+    ):
         for name in funnel.COUNTS:
             deltas[(row.pipeline_id, row.stage_id, row.owner, row.cohort_day)][name] -= getattr(
                 row, name
             )
-    for stage_id, stage_counts in counts.items():
-        for name, value in stage_counts.as_dict().items():
-            deltas[(last.pipeline_id, stage_id, owner, cohort)][name] += value
-    for key, delta in sorted(deltas.items()):  # one order of rows: see views.move_totals
-        if any(delta.values()):
-            add_to(session, FunnelTotals, FUNNEL_KEY, key, delta)
-    session.execute(delete(DealStageCounts).where(DealStageCounts.deal_id == deal_id))
-    session.add_all(
-        DealStageCounts(
-            deal_id=deal_id,
-            stage_id=stage_id,
-            pipeline_id=last.pipeline_id,
-            owner=owner,
-            cohort_day=cohort,
-            **stage_counts.as_dict(),
-        )
-        for stage_id, stage_counts in counts.items()
+    pipelines, rows = {}, []
+    for deal_id in counted:
+        last = moves[deal_id][-1]
+        if last.pipeline_id not in pipelines:
+            pipelines[last.pipeline_id] = pipeline_of(session, last.pipeline_id)
+        counts = funnel.deal_counts(map(as_move, moves[deal_id]), pipelines[last.pipeline_id])
+        owner, cohort = last.owner or NO_OWNER, last.created_at.date().isoformat()
+        for stage_id, stage_counts in counts.items():
+            values = stage_counts.as_dict()
+            for name, value in values.items():
+                deltas[(last.pipeline_id, stage_id, owner, cohort)][name] += value
+            rows.append(
+                {
+                    "deal_id": deal_id,
+                    "stage_id": stage_id,
+                    "pipeline_id": last.pipeline_id,
+                    "owner": owner,
+                    "cohort_day": cohort,
+                    **values,
+                }
+            )
+    add_many(
+        session,
+        FunnelTotals,
+        FUNNEL_KEY,
+        {key: delta for key, delta in deltas.items() if any(delta.values())},
     )
-    session.flush()
+    session.execute(delete(DealStageCounts).where(DealStageCounts.deal_id.in_(counted)))
+    insert_rows(session, plain_insert(DealStageCounts), rows)
 
 
 def as_move(row):

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 
-from crm_common.db import lock_for
+from crm_common.db import insert_new, lock_for
 from crm_common.errors import ValidationFailed
 from services.reports import segments
 from services.reports.models import (
@@ -30,17 +30,22 @@ INPUT_VIEWS = ("customers", "sales", "interactions")
 RECOMPUTE_EVERY = timedelta(hours=1)
 
 
-def apply_interaction_logged(session, envelope):
-    data = envelope["data"]
-    if session.get(InteractionFact, data["interaction_id"]) is None:
-        session.add(
-            InteractionFact(
-                interaction_id=data["interaction_id"],
-                customer_id=data["customer_id"],
-                occurred_at=data["occurred_at"],
-                channel=data["channel"],
-            )
-        )
+def apply_interactions_logged(session, envelopes):
+    """Interactions logged: each kept once, in one statement."""
+    insert_new(
+        session,
+        InteractionFact,
+        ("interaction_id",),
+        [
+            {
+                "interaction_id": data["interaction_id"],
+                "customer_id": data["customer_id"],
+                "occurred_at": data["occurred_at"],
+                "channel": data["channel"],
+            }
+            for data in (envelope["data"] for envelope in envelopes)
+        ],
+    )
 
 
 def _frame(session, query, columns):

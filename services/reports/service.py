@@ -17,7 +17,7 @@ from crm_common.db import Database
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.errors import NotFound, ValidationFailed
 from crm_common.handlers import event_handler
-from crm_common.inbox import RETRYABLE, Inbox, apply_many
+from crm_common.inbox import RETRYABLE, Inbox, apply_many, batched
 from crm_common.outbox import Outbox
 from crm_common.rpc import rpc
 from crm_common.service import EventConsumer, EventProducer, ServiceBase
@@ -59,14 +59,21 @@ from services.reports.schemas import (
 log = logging.getLogger(__name__)
 
 
-def apply_deal(session, envelope):
-    """A deal event moves the sales totals and the funnel."""
-    data = envelope["data"]
-    funnel_view.lock_deal(session, data["deal"]["pipeline_id"], data["deal_id"])
-    views.apply_deal_event(session, envelope)
-    funnel_view.apply_deal_move(session, envelope)
-    funnel_snapshots.forget_from(session, data["deal"]["pipeline_id"], envelope["occurred_at"])
-    views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
+def apply_deals(session, envelopes):
+    """Deal events move the sales totals and the funnel."""
+    funnel_view.lock_deals(session, envelopes)
+    views.apply_deal_events(session, envelopes)
+    funnel_view.apply_deal_moves(session, envelopes)
+    funnel_snapshots.forget_moves(session, envelopes)
+    views.touch_all(
+        session,
+        (funnel_view.FUNNEL_VIEW, views.SALES_VIEW),
+        max(envelope["occurred_at"] for envelope in envelopes),
+        len(envelopes),
+    )
+
+
+apply_deal = batched(apply_deals)
 
 
 def apply_pipeline(session, envelope):
@@ -76,9 +83,17 @@ def apply_pipeline(session, envelope):
     views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
 
 
-def apply_interaction(session, envelope):
-    segment_view.apply_interaction_logged(session, envelope)
-    views.touch(session, "interactions", envelope["occurred_at"])
+def apply_interactions(session, envelopes):
+    segment_view.apply_interactions_logged(session, envelopes)
+    views.touch(
+        session,
+        "interactions",
+        max(envelope["occurred_at"] for envelope in envelopes),
+        len(envelopes),
+    )
+
+
+apply_interaction = batched(apply_interactions)
 
 
 def apply_ticket(session, envelope):
@@ -121,8 +136,11 @@ APPLIERS = {
     ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
+# A rebuild replays the pipelines first: deals replayed before their pipeline's stages
+# are known would all be counted again when the stages arrive.
+REPLAY_ORDER = sorted(PRODUCERS, key=lambda producer: producer != "pipeline")
 # Events applied at once by concurrent handlers share a transaction of at most this many.
-INBOX_BATCH_SIZE = 50
+INBOX_BATCH_SIZE = 200
 # How long a rebuild waits for a page of a producer's log, and for the database to come back.
 LOG_PAGE_TIMEOUT_SECONDS = 30
 RETRY_PAUSE_SECONDS = 1
@@ -446,7 +464,7 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
         rebuild_id = rebuild.claim(self.db, utcnow())
         if rebuild_id is None:
             return
-        for producer in PRODUCERS:
+        for producer in REPLAY_ORDER:
             self.replay_log(rebuild_id, producer)
         self.recompute_segments()
         with self.inbox.database.session() as session:

@@ -1,5 +1,6 @@
 """How events change the views, and how views read. Functions of a session."""
 
+from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from services.reports.models import (
     StageFact,
     ViewState,
 )
-from services.reports.totals import add_to
+from services.reports.totals import add_many
 
 CUSTOMERS_VIEW = "customers"
 SALES_VIEW = "sales"
@@ -74,46 +75,86 @@ def apply_customer_merged(session, envelope):
 
 def apply_deal_event(session, envelope):
     """Any deal event: keep the deal's newest state and move the sales totals with it."""
-    data = envelope["data"]
-    probability_bp = stage_probability(session, data["deal"]["stage_id"])
-    fact = session.get(DealFact, data["deal_id"], with_for_update=True)
-    if fact is not None and fact.sequence >= envelope["sequence"]:
-        return  # an older event arriving late: the newer state stands
-    old = sales_state(fact) if fact is not None else None
-    if fact is None:
-        fact = DealFact(deal_id=data["deal_id"])
-        session.add(fact)
-    deal = data["deal"]
-    fact.sequence = envelope["sequence"]
-    fact.customer_id = deal["customer_id"]
-    fact.pipeline_id = deal["pipeline_id"]
-    fact.stage_id = deal["stage_id"]
-    fact.status = deal["status"]
-    fact.owner = deal["owner"]
-    fact.currency = deal["currency"]
-    fact.amount_cents = sales.to_cents(deal["amount"])
-    if probability_bp is None:  # its pipeline's events have not arrived yet
-        probability_bp = sales.to_basis_points(deal["probability"])
-    fact.probability_bp = probability_bp
-    fact.expected_close_date = deal["expected_close_date"]
-    fact.closed_at = deal["closed_at"]
-    move_totals(session, sales.moves(old, sales_state(fact)))
+    apply_deal_events(session, [envelope])
+
+
+def apply_deal_events(session, envelopes):
+    """Deal events: keep each deal's newest state and move the sales totals with it.
+
+    A handful of statements however many events: the deals' facts are read at
+    once, each deal goes straight to the state of its newest event (the totals
+    move by the difference, as they would event by event), and the totals move
+    in one upsert.
+    """
+    newest = {}
+    for envelope in envelopes:
+        deal_id = envelope["data"]["deal_id"]
+        if deal_id not in newest or envelope["sequence"] > newest[deal_id]["sequence"]:
+            newest[deal_id] = envelope
+    facts = {
+        fact.deal_id: fact
+        for fact in session.scalars(
+            select(DealFact)
+            .where(DealFact.deal_id.in_(sorted(newest)))
+            .order_by(DealFact.deal_id)
+            .with_for_update()
+        )
+    }
+    probabilities = stage_probabilities(
+        session, {envelope["data"]["deal"]["stage_id"] for envelope in newest.values()}
+    )
+    moves = []
+    for deal_id, envelope in sorted(newest.items()):
+        fact = facts.get(deal_id)
+        if fact is not None and fact.sequence >= envelope["sequence"]:
+            continue  # older events arriving late: the newer state stands
+        old = sales_state(fact) if fact is not None else None
+        if fact is None:
+            fact = DealFact(deal_id=deal_id)
+            session.add(fact)
+        deal = envelope["data"]["deal"]
+        fact.sequence = envelope["sequence"]
+        fact.customer_id = deal["customer_id"]
+        fact.pipeline_id = deal["pipeline_id"]
+        fact.stage_id = deal["stage_id"]
+        fact.status = deal["status"]
+        fact.owner = deal["owner"]
+        fact.currency = deal["currency"]
+        fact.amount_cents = sales.to_cents(deal["amount"])
+        probability_bp = probabilities.get(deal["stage_id"])
+        if probability_bp is None:  # its pipeline's events have not arrived yet
+            probability_bp = sales.to_basis_points(deal["probability"])
+        fact.probability_bp = probability_bp
+        fact.expected_close_date = deal["expected_close_date"]
+        fact.closed_at = deal["closed_at"]
+        moves += sales.moves(old, sales_state(fact))
+    move_totals(session, moves)
 
 
 def move_totals(session, moves):
-    """Add each move to its totals row, rows in one order for every transaction: two
-    instances moving the same rows then wait for each other instead of deadlocking."""
-    for view, key, deltas in sorted(moves, key=lambda move: move[:2]):
-        add_to(session, SALES_TABLES[view], TOTALS_KEY, key, deltas)
+    """Add the moves to their totals rows: summed per row, one upsert per table."""
+    summed = {view: defaultdict(lambda: defaultdict(int)) for view in SALES_TABLES}
+    for view, key, deltas in moves:
+        for column, delta in deltas.items():
+            summed[view][key][column] += delta
+    for view, rows in sorted(summed.items()):
+        moved = {key: deltas for key, deltas in rows.items() if any(deltas.values())}
+        add_many(session, SALES_TABLES[view], TOTALS_KEY, moved)
 
 
-def stage_probability(session, stage_id):
-    """The stage's probability (basis points) as the newest pipeline event set it, or None.
+def stage_probabilities(session, stage_ids):
+    """{stage_id: probability (basis points)} of those of `stage_ids` a pipeline event set.
 
-    Pipeline events wait for the deal events under way (funnel_view.lock_deal),
+    Pipeline events wait for the deal events under way (funnel_view.lock_deals),
     then weigh again the deals whose stage probability changed.
     """
-    return session.scalar(select(StageFact.probability_bp).where(StageFact.stage_id == stage_id))
+    return dict(
+        session.execute(
+            select(StageFact.stage_id, StageFact.probability_bp).where(
+                StageFact.stage_id.in_(sorted(stage_ids)), StageFact.probability_bp.is_not(None)
+            )
+        ).all()
+    )
 
 
 def reweigh_open_deals(session, pipeline_id):
@@ -131,12 +172,13 @@ def reweigh_open_deals(session, pipeline_id):
         .order_by(DealFact.deal_id)
         .with_for_update(of=DealFact)
     ).all()
+    probabilities = stage_probabilities(session, {fact.stage_id for fact in stale})
+    moves = []
     for fact in stale:
         old = sales_state(fact)
-        fact.probability_bp = session.scalar(
-            select(StageFact.probability_bp).where(StageFact.stage_id == fact.stage_id)
-        )
-        move_totals(session, sales.moves(old, sales_state(fact)))
+        fact.probability_bp = probabilities[fact.stage_id]
+        moves += sales.moves(old, sales_state(fact))
+    move_totals(session, moves)
     return len(stale)
 
 
@@ -218,19 +260,20 @@ def _totals(session, model, alive, owner, window):
     return session.scalars(query.order_by(model.month, model.owner, model.currency)).all()
 
 
-def touch_all(session, names, occurred_at):
-    """touch() each view named, in one order for every transaction (see move_totals)."""
+def touch_all(session, names, occurred_at, count=1):
+    """touch() each view named, in one order for every transaction (rows locked in order)."""
     for view in sorted(names):
-        touch(session, view, occurred_at)
+        touch(session, view, occurred_at, count)
 
 
-def touch(session, view, occurred_at):
-    """Record that `view` now reflects events up to `occurred_at` (never moves back)."""
+def touch(session, view, occurred_at, count=1):
+    """Record that `view` now reflects `count` more events, up to `occurred_at` (never
+    moves back)."""
     state = session.get(ViewState, view, with_for_update=True)
     if state is None:
-        session.add(ViewState(view=view, as_of=occurred_at, events_applied=1))
+        session.add(ViewState(view=view, as_of=occurred_at, events_applied=count))
         return
-    state.events_applied += 1
+    state.events_applied += count
     if occurred_at > state.as_of:
         state.as_of = occurred_at
 
