@@ -45,7 +45,8 @@ from datetime import UTC, datetime  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench import customers, reports  # noqa: E402
+from bench import bare_service, customers, lag, memory, reports, summary  # noqa: E402
+from bench.memory import RUN_PEAKS  # noqa: E402
 from bench.reports_data import History  # noqa: E402
 from bench.reports_dataset import ADMIN_URL  # noqa: E402
 from bench.support import (  # noqa: E402
@@ -75,7 +76,9 @@ QUICK = {
     "backlog": 2000,
     "reads": 50,
     "cold_reads": 10,
+    "lag_seconds": 10,
 }
+PARTS = ("customers", "reports", "lag")
 
 
 def main(argv=None):
@@ -99,7 +102,9 @@ def main(argv=None):
     parser.add_argument("--reads", type=int, default=300, help="warm reads of each report")
     parser.add_argument("--cold-reads", type=int, default=40, help="cold reads of each report")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a check")
-    parser.add_argument("--only", choices=("customers", "reports"), help="run one part")
+    parser.add_argument("--lag-rate", type=int, default=200, help="writes per s of the lag part")
+    parser.add_argument("--lag-seconds", type=int, default=60, help="how long the lag part writes")
+    parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument(
         "--reseed", action="store_true", help="seed the reports data set again, not from cache"
     )
@@ -112,13 +117,19 @@ def main(argv=None):
     logging.getLogger("amqp").setLevel(logging.ERROR)
 
     figures = {}
-    if args.only != "reports":
+    if args.only in (None, "customers"):
         figures.update(customers_part(args))
-    if args.only != "customers":
+    if args.only in (None, "reports"):
         sizes = {kind: getattr(args, kind) for kind in reports.SIZES}
         figures.update(
             reports.run(sizes, args.backlog, args.reads, args.cold_reads, reseed=args.reseed)
         )
+    if args.only in (None, "lag"):
+        figures.update(lag.run(args.lag_rate, args.lag_seconds))
+    # Every service process of the run has been stopped, so its peak is noted.
+    with Vhost() as vhost:
+        bare_service.peak_kib(vhost.amqp_uri, RUN_PEAKS)
+    figures.update(RUN_PEAKS.figures())
     report(figures, args)
     return 0
 
@@ -199,107 +210,24 @@ def customers_at_size(args, services, config):
     return figures
 
 
-ROWS = [
-    (
-        "events applied to the reports view, from a backlog (SQLite)",
-        "events_applied_per_s",
-        "raw_consume_ack_per_s",
-        "raw kombu consume + ack",
-    ),
-    (
-        "customers created over RPC (write + outbox + confirmed publish)",
-        "rpc_create_customer_per_s",
-        "rpc_health_per_s",
-        "health RPC on the same service",
-    ),
-    (
-        "customers imported from CSV through the gateway (rows/s)",
-        "import_rows_per_s",
-        "sqlite_insert_rows_per_s",
-        "plain SQLite insert of as many rows",
-    ),
-    (
-        "customer search at that size through the gateway, p95 (ms)",
-        "search_p95_ms",
-        "health_p95_ms",
-        "GET /health on the same gateway, p95",
-    ),
-    ("raw kombu publish, persistent, confirmed", "raw_publish_confirmed_per_s", None, ""),
-    (
-        "report reads at size, cold (after a change), worst p95 (ms)",
-        "reports_read_cold_p95_ms",
-        "reports_health_cold_p95_ms",
-        "GET /health, 1 client, p95",
-    ),
-    (
-        f"report reads at size, warm (cached), worst p95 (ms), {reports.CONCURRENCY} clients",
-        "reports_read_warm_p95_ms",
-        "reports_health_warm_p95_ms",
-        f"GET /health, {reports.CONCURRENCY} clients, p95",
-    ),
-    (
-        "deal + interaction events applied from a backlog at size (PostgreSQL)",
-        "reports_backlog_per_s",
-        "reports_raw_consume_ack_per_s",
-        "raw kombu consume + ack",
-    ),
-    (
-        "the funnel read while that backlog drains, p95 (ms)",
-        "reports_read_while_draining_p95_ms",
-        "reports_health_cold_p95_ms",
-        "GET /health, 1 client, p95",
-    ),
-    (
-        "... the slowest of those reads (ms)",
-        "reports_read_while_draining_max_ms",
-        "reports_health_cold_p95_ms",
-        "GET /health, 1 client, p95",
-    ),
-    ("segments recomputed at size, over RPC (s)", "reports_segments_recompute_s", None, ""),
-    ("... reports unresponsive after that RPC returned (s)", "reports_segments_after_s", None, ""),
-    ("reports data set seeded (s)", "reports_seed_s", None, ""),
-    (
-        "reports data set seeded (events/s)",
-        "reports_seed_events_per_s",
-        "reports_effect_functions_events_per_s",
-        "effect functions, a transaction per event",
-    ),
-    (
-        "full rebuild of the reports views (s)",
-        "reports_rebuild_s",
-        "reports_seed_s",
-        "seeding the same data set (s)",
-    ),
-]
-
-
-def number(value):
-    if value is None:
-        return "skipped"
-    return f"{value:.1f}" if abs(value) < 10 else f"{value:,.0f}"
+def rows(figures):
+    """The summary's rows: every part's, then each service's peak memory."""
+    return [*customers.ROWS, *reports.ROWS, *lag.ROWS, *memory.rows(figures)]
 
 
 def report(figures, args):
-    lines = [f"{'measure':72} {'figure':>9} {'baseline':>9} {'ratio':>6}  baseline is"]
-    for label, key, base_key, base_label in ROWS:
-        if key not in figures:
-            continue
-        value = figures[key]
-        if base_key and value is not None:
-            base = figures[base_key]
-            lines.append(
-                f"{label:72} {number(value):>9} {number(base):>9} {value / base:6.2f}  {base_label}"
-            )
-        else:
-            lines.append(f"{label:72} {number(value):>9}")
+    entries = summary.build(rows(figures), figures)
+    lines = []
     if "reports_reads" in figures:
-        lines += ["", *reads_table(figures["reports_reads"]), "", *targets(figures)]
+        lines += [*reads_table(figures["reports_reads"]), ""]
+    lines += summary.lines(entries)
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
         "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(figures),
         "arguments": vars(args),
+        "summary": rounded(entries),
         "figures": rounded(figures),
     }
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -334,39 +262,6 @@ def reads_table(reads):
     return lines
 
 
-def targets(figures):
-    """Issue #6's targets, met or missed."""
-    reads = figures["reports_reads"]
-    slow = [
-        f"{path} ({timing['cold']['p95']:.0f} ms cold, {timing['warm']['p95']:.0f} ms warm)"
-        for path, timing in reads.items()
-        if not path.startswith("health")
-        and timing["report"] != "as_of"
-        and max(timing["cold"]["p95"], timing["warm"]["p95"]) >= reports.TARGET_P95_MS
-    ]
-    lines = [
-        f"target: every report read under {reports.TARGET_P95_MS} ms p95, cold and warm: "
-        + ("met" if not slow else "missed by " + "; ".join(slow))
-    ]
-    backlog = figures.get("reports_backlog_per_s")
-    if backlog is not None:
-        lines.append(
-            f"target: a backlog applied at {reports.TARGET_EVENTS_PER_S:,}/s or more: "
-            + ("met" if backlog >= reports.TARGET_EVENTS_PER_S else "missed")
-            + f" ({backlog:,.0f}/s)"
-        )
-    rebuild = figures.get("reports_rebuild_s")
-    lines.append(
-        f"target: a full rebuild in under {reports.TARGET_REBUILD_S} s: "
-        + (
-            "not measured yet (no rebuild RPC)"
-            if rebuild is None
-            else ("met" if rebuild < reports.TARGET_REBUILD_S else "missed") + f" ({rebuild:.0f} s)"
-        )
-    )
-    return lines
-
-
 def machine(figures):
     found = {
         "cpus": os.cpu_count(),
@@ -387,6 +282,8 @@ def machine(figures):
 def rounded(value):
     if isinstance(value, dict):
         return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item) for item in value]
     if isinstance(value, float):
         return round(value, 1)
     return value
