@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # The dashboard's front-end libraries (Chart.js), from npm by its package-lock.json.
 DASHBOARD := gateway/static/dashboard
 
-.PHONY: setup run test test-services bench lint format migrate clean
+.PHONY: setup run test test-services bench soak lint format migrate clean
 
 setup: $(VENV)/.installed $(DASHBOARD)/node_modules/.installed
 
@@ -36,6 +36,12 @@ test: test-services
 # Figures beside baselines measured in the same run (see bench/run.py).
 bench: test-services
 	$(BIN)/python -m bench.run
+
+# Minutes of mixed traffic, then the views against a rebuild and each service's memory
+# over time (see bench/soak.py). Not in CI. SOAK_ARGS="--minutes 10 --rate 30".
+SOAK_ARGS ?=
+soak: test-services
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

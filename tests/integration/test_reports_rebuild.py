@@ -6,20 +6,12 @@ import time
 import pytest
 
 from crm_common.cli import rebuild_reports
+from tests.support import report_snapshot
 from tests.support.http import assert_error, created
 from tests.support.waiting import wait_for
 
 # Longer than CRM_REPORTS_SEGMENT_SECONDS in tests, so a recompute due has happened.
 SEGMENTS_SETTLE_SECONDS = 1.5
-VOLATILE = ("as_of", "lag_seconds", "rebuilding")
-REPORTS = (
-    "customers",
-    "sales",
-    "funnel",
-    "segments",
-    "satisfaction?group_by=agent",
-    "service",
-)
 
 
 def ok(response):
@@ -28,17 +20,7 @@ def ok(response):
 
 
 def snapshot(client):
-    """Every report, and the freshness of each; None while one cannot answer yet (the
-    funnel before its pipeline's first event)."""
-    answers, freshness = {}, {}
-    for report in REPORTS:
-        response = client.get(f"/api/v1/reports/{report}")
-        if response.status_code != 200:
-            return None
-        answer = response.json()
-        answers[report] = {key: value for key, value in answer.items() if key not in VOLATILE}
-        freshness[report] = answer["as_of"]
-    return answers, freshness
+    return report_snapshot.snapshot(client.get)
 
 
 def activity(client, number):
