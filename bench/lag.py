@@ -54,7 +54,7 @@ ROWS = [
 
 
 def run(rate, seconds):
-    with running_system() as system:
+    with running_system("lag") as system:
         return LagBench(system).measure(rate, seconds)
 
 

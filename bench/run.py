@@ -1,6 +1,6 @@
 """Benchmarks: each figure beside a baseline measured in the same run, on the same broker.
 
-    make bench            (or: python -m bench.run [--quick] [--only customers|reports])
+    make bench   (or: python -m bench.run [--quick] [--only customers|reports|lag])
 
 Each part makes a throwaway RabbitMQ vhost and data directory and starts the
 services it measures as `crm run NAME` processes (as make run does).
@@ -20,8 +20,17 @@ Reports at size (PostgreSQL; bench/reports.py): --customers customers,
 against GET /health; a backlog of deal and interaction events drained,
 against raw kombu consume + ack; the rebuild once there is one.
 
-Figures swing by 2x between runs on a small machine; the ratios are what to
-compare. Results also go to bench/results/latest.json.
+Lag (bench/lag.py): writes through the gateway at a steady --lag-rate on an
+open-loop schedule, from the client's 2xx to the event applied in the reports
+view, against raw AMQP publish to consume at the same rate.
+
+Memory: the peak resident size of each service process over the whole run,
+against a bare Nameko service's (bench/bare_service.py).
+
+The summary table (bench/summary.py) puts every figure beside its baseline,
+their ratio and the issue's target. Figures swing by 2x between runs on a small
+machine; the ratios are what to compare. Results also go to
+bench/results/latest.json.
 """
 
 import warnings
@@ -280,12 +289,13 @@ def machine(figures):
 
 
 def rounded(value):
+    """Floats to four significant digits (a ratio of 0.003 stays one), for the JSON."""
     if isinstance(value, dict):
         return {key: rounded(item) for key, item in value.items()}
     if isinstance(value, list):
         return [rounded(item) for item in value]
     if isinstance(value, float):
-        return round(value, 1)
+        return float(f"{value:.4g}")
     return value
 
 

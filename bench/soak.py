@@ -62,7 +62,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
     logging.getLogger("amqp").setLevel(logging.ERROR)
-    with running_system() as system:
+    with running_system("soak") as system:
         result = Soak(system, args).run()
     entries = summary.build(rows(result["figures"]), result["figures"])
     print("\n".join([*summary.lines(entries), *drift_lines(result["drift"])]))

@@ -16,7 +16,7 @@ from crm_common.config import from_env
 from tests.support.waiting import wait_for
 
 SERVICES = ("customers", "pipeline", "interactions", "reports")
-LOGS = ROOT / "bench" / "results" / "system-logs"
+RESULTS = ROOT / "bench" / "results"
 
 
 @dataclass
@@ -56,8 +56,8 @@ def ready(base_url):
 
 
 @contextmanager
-def running_system(**settings):
-    """Every service and the gateway, ready; their logs in bench/results/system-logs/.
+def running_system(logs, **settings):
+    """Every service and the gateway, ready; their logs in bench/results/<logs>-logs/.
 
     No rate limit: a bench sends far more than a client's 600 requests a minute."""
     with (
@@ -75,10 +75,11 @@ def running_system(**settings):
             **settings,
         )
         config = from_env(env)
-        LOGS.mkdir(parents=True, exist_ok=True)
-        for old in LOGS.glob("*.log"):
+        log_dir = RESULTS / f"{logs}-logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for old in log_dir.glob("*.log"):
             old.unlink()
-        services = Services(env, log_dir=LOGS)
+        services = Services(env, log_dir=log_dir)
         base_url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
         try:
             for name in (*SERVICES, "gateway"):
