@@ -10,7 +10,7 @@ import sys
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from bench.support import ROOT, answers
+from bench.support import ROOT, START_SECONDS, answers
 from tests.support.waiting import wait_for
 
 CALLS = 200
@@ -35,7 +35,11 @@ def peak_kib(amqp_uri, peaks):
     )
     try:
         with ClusterRpcProxy({"AMQP_URI": amqp_uri}) as cluster:
-            wait_for(lambda: answers(cluster, Bare.name), timeout=60, message="the bare service")
+            wait_for(
+                lambda: answers(cluster, Bare.name),
+                timeout=START_SECONDS,
+                message="the bare service",
+            )
             for _ in range(CALLS):
                 cluster.bench_bare.health()
         peaks.note("bare_nameko", process.pid)

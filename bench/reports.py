@@ -39,6 +39,7 @@ from bench.summary import Row, at_least, under
 from bench.support import (
     BENCH_TOKEN,
     ROOT,
+    START_SECONDS,
     Services,
     Vhost,
     answers,
@@ -193,7 +194,9 @@ class ReportsBench:
         self.services.start("gateway")
         with ClusterRpcProxy(self.config) as rpc:
             wait_for(lambda: answers(rpc, "reports"), timeout=120, message="reports")
-            wait_for(lambda: gateway_ready(self.base_url), timeout=60, message="the gateway")
+            wait_for(
+                lambda: gateway_ready(self.base_url), timeout=START_SECONDS, message="the gateway"
+            )
             # Its first segment recompute, due at start, holds the process: let it pass.
             wait_for(lambda: self.segment_runs() > runs, timeout=300, message="segments")
             settle(rpc)

@@ -61,6 +61,7 @@ from bench.reports_dataset import ADMIN_URL  # noqa: E402
 from bench.support import (  # noqa: E402
     BENCH_TOKEN,
     ROOT,
+    START_SECONDS,
     Services,
     Vhost,
     answers,
@@ -173,7 +174,9 @@ def run(args, vhost, services, config):
     services.start("reports")
     services.start("customers")
     with ClusterRpcProxy(config) as rpc:
-        wait_for(lambda: answers(rpc, "reports") and answers(rpc, "customers"), timeout=60)
+        wait_for(
+            lambda: answers(rpc, "reports") and answers(rpc, "customers"), timeout=START_SECONDS
+        )
 
         # The backlog: reports' queue exists, the service is down, events pile up.
         services.stop("reports")
@@ -200,7 +203,7 @@ def customers_at_size(args, services, config):
     """Import `args.customers` rows through the gateway, then search among them."""
     base_url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
     services.start("gateway")
-    wait_for(lambda: gateway_ready(base_url), timeout=60, interval=0.05)
+    wait_for(lambda: gateway_ready(base_url), timeout=START_SECONDS, interval=0.05)
     figures = {"sqlite_insert_rows_per_s": customers.sqlite_insert_rate(args.customers)}
     text_ = customers.generate_csv(args.customers)
     figures["import_rows_per_s"], result = customers.import_rate(base_url, BENCH_TOKEN, text_)

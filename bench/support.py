@@ -23,6 +23,8 @@ AMQP_URI = os.environ.get("CRM_BENCH_AMQP_URI", "amqp://guest:guest@127.0.0.1:56
 RABBIT_API_URI = os.environ.get("CRM_BENCH_RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
 BENCH_TOKEN = "bench-admin-token-0123456789"
 STOP_SECONDS = 30
+# How long a service may take to start: minutes, not seconds, on a machine other work shares.
+START_SECONDS = 180
 
 
 class Vhost:

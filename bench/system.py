@@ -11,7 +11,7 @@ import redis
 import requests
 
 from bench.reports_dataset import admin, database_url, execute
-from bench.support import BENCH_TOKEN, ROOT, Services, Vhost, bench_env
+from bench.support import BENCH_TOKEN, ROOT, START_SECONDS, Services, Vhost, bench_env
 from crm_common.config import from_env
 from tests.support.waiting import wait_for
 
@@ -84,7 +84,9 @@ def running_system(logs, **settings):
         try:
             for name in (*SERVICES, "gateway"):
                 services.start(name)
-            wait_for(lambda: ready(base_url), timeout=180, interval=0.5, message="GET /ready")
+            wait_for(
+                lambda: ready(base_url), timeout=START_SECONDS, interval=0.5, message="GET /ready"
+            )
             yield System(vhost, config, services, base_url, urls)
         finally:
             services.stop_all()
