@@ -9,7 +9,10 @@ import time
 from dataclasses import dataclass, field
 
 import eventlet
+import eventlet.queue
 import requests
+
+QUEUE_SECONDS = 10
 
 
 def schedule(rate, seconds, start=0.0):
@@ -26,7 +29,7 @@ class Outcome:
     sent: float = 0.0  # perf_counter, when a connection was free
     answered: float = 0.0  # perf_counter
     answered_wall: float = 0.0  # time.time(), to compare with times other processes record
-    status: int = 0  # 0: no answer (connection error or time-out)
+    status: int = 0  # 0: no answer (not sent, connection error or time-out)
     body: dict = field(default_factory=dict)
     tag: object = None
 
@@ -52,8 +55,16 @@ class Client:
             self.sessions.put(session)
 
     def send(self, outcome, method, path, body=None, timeout=30):
-        """Fill in `outcome` with the answer to one request (never raises for a failure)."""
-        session = self.sessions.get()
+        """Fill in `outcome` with the answer to one request (never raises for a failure).
+
+        A request that finds no free connection for QUEUE_SECONDS is not sent (status 0):
+        past the system's capacity an open loop's queue only grows, and the run must end."""
+        try:
+            session = self.sessions.get(timeout=QUEUE_SECONDS)
+        except eventlet.queue.Empty:
+            outcome.sent = outcome.answered = time.perf_counter()
+            outcome.answered_wall = time.time()
+            return outcome
         try:
             outcome.sent = time.perf_counter()
             try:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bench import summary
+from bench import summary, traffic
 from bench.memory import growth
 from bench.soak import differences
 from bench.soak_traffic import STAGES, TICKET_STEPS, Workload
@@ -162,3 +162,10 @@ def test_drift_names_each_report_that_differs_after_the_rebuild():
     assert differences(live, {"funnel": {"win_rate": 0.4}, "sales": {"won": 3}}) == {
         "funnel": [{"win_rate": 0.5}, {"win_rate": 0.4}]
     }
+
+
+def test_a_request_that_finds_no_free_connection_in_time_is_not_sent(monkeypatch):
+    monkeypatch.setattr(traffic, "QUEUE_SECONDS", 0.01)
+    client = traffic.Client("http://127.0.0.1:9", "token", connections=0)
+    outcome = client.send(Outcome(number=0, planned=0.0), "POST", "/api/v1/customers", {})
+    assert outcome.status == 0 and not outcome.ok and outcome.answered >= outcome.sent > 0
