@@ -102,6 +102,12 @@ def number(value):
     return f"{value:,.0f}"
 
 
+def ratio_text(ratio):
+    if ratio is None:
+        return ""
+    return f"{ratio:.2f}" if ratio < 100 else f"{ratio:,.0f}"
+
+
 HEADINGS = ("figure", "value", "baseline", "ratio", "target", "result", "baseline is")
 
 
@@ -111,7 +117,7 @@ def cells(entry):
         entry["figure"],
         number(entry["value"]) if entry["value"] is not None else "skipped",
         number(entry["baseline"]) if entry["baseline_is"] else "",
-        f"{entry['ratio']:.2f}" if entry["ratio"] is not None else "",
+        ratio_text(entry["ratio"]),
         entry["target"],
         entry["result"],
         entry["baseline_is"],
@@ -146,3 +152,12 @@ def markdown(entries):
     out = ["| " + " | ".join(HEADINGS) + " |", "|---|---:|---:|---:|---|---|---|"]
     out += ["| " + " | ".join(cells(entry)) + " |" for entry in entries]
     return out
+
+
+if __name__ == "__main__":
+    # The table of a results file as Markdown, for the README:
+    #   python -m bench.summary bench/results/latest.json
+    import json
+    import sys
+
+    print("\n".join(markdown(json.load(open(sys.argv[1]))["summary"])))
