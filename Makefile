@@ -11,7 +11,7 @@ DOCS := docs
 # Where `make demo` loads its data set, and with which token (the local run's by default).
 DEMO_ARGS ?=
 
-.PHONY: setup run demo asyncapi test test-services bench lint format migrate clean
+.PHONY: setup run demo asyncapi test test-services bench soak lint format migrate clean
 
 setup: $(VENV)/.installed $(DASHBOARD)/node_modules/.installed $(DOCS)/node_modules/.installed
 
@@ -53,6 +53,12 @@ test: test-services
 # Figures beside baselines measured in the same run (see bench/run.py).
 bench: test-services
 	$(BIN)/python -m bench.run
+
+# Minutes of mixed traffic, then the views against a rebuild and each service's memory
+# over time (see bench/soak.py). Not in CI. SOAK_ARGS="--minutes 10 --rate 30".
+SOAK_ARGS ?=
+soak: test-services
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -7,6 +7,8 @@ import time
 
 import requests
 
+from bench.summary import Row, at_least, under
+
 FIRST = (
     "Ada Grace Alan Joan Katherine Barbara Edsger Donald Margaret Linus Guido Ken Dennis "
     "Radia Frances Hedy Annie Tim Vint Leslie Zoë José Renée Björn Søren"
@@ -132,3 +134,39 @@ def search_paths():
         "/api/v1/customers?owner=owner-7",
     ]
     return paths
+
+
+ROWS = [
+    Row(
+        "customer_created events applied to the reports view, from a backlog, SQLite (per s)",
+        "events_applied_per_s",
+        "raw_consume_ack_per_s",
+        "raw kombu consume + ack",
+    ),
+    Row(
+        "customers created over RPC: write + outbox + confirmed publish (per s)",
+        "rpc_create_customer_per_s",
+        "rpc_health_per_s",
+        "`health` RPC on the same service",
+    ),
+    Row(
+        "customers imported from CSV through the gateway (rows per s)",
+        "import_rows_per_s",
+        "sqlite_insert_rows_per_s",
+        "plain SQLite insert of as many rows",
+        target=at_least(5000),
+    ),
+    Row(
+        "customer search at the import's size through the gateway, p95 (ms)",
+        "search_p95_ms",
+        "health_p95_ms",
+        "GET /health on the same gateway, p95",
+        target=under(50),
+    ),
+    Row(
+        "raw kombu publish, persistent, confirmed (per s)",
+        "raw_publish_confirmed_per_s",
+        "raw_consume_ack_per_s",
+        "raw kombu consume + ack",
+    ),
+]

@@ -36,9 +36,11 @@ from sqlalchemy import text
 
 from bench.reports_data import History
 from bench.reports_dataset import PRODUCERS, seeded_copy
+from bench.summary import Row, at_least, under
 from bench.support import (
     BENCH_TOKEN,
     ROOT,
+    START_SECONDS,
     Services,
     Vhost,
     answers,
@@ -49,6 +51,7 @@ from bench.support import (
     publish_events,
     raw_consume,
     raw_publish,
+    spread,
 )
 from crm_common.config import db_url_key, from_env
 from crm_common.db import make_engine
@@ -67,6 +70,61 @@ DRAIN_SECONDS = 90
 PROBE_SECONDS = 0.25
 # The services' logs of the last run, to see what a figure hides (retries, slow requests).
 LOGS = ROOT / "bench" / "results" / "reports-logs"
+
+
+ROWS = [
+    Row(
+        "report reads at size, cold (after a change), the slowest report's p95 (ms)",
+        "reports_read_cold_p95_ms",
+        "reports_health_cold_p95_ms",
+        "GET /health, 1 client, p95",
+        target=under(TARGET_P95_MS),
+    ),
+    Row(
+        f"report reads at size, warm (cached), {CONCURRENCY} clients, the slowest p95 (ms)",
+        "reports_read_warm_p95_ms",
+        "reports_health_warm_p95_ms",
+        f"GET /health, {CONCURRENCY} clients, p95",
+        target=under(TARGET_P95_MS),
+    ),
+    Row(
+        "deal + interaction events applied from a backlog at size, PostgreSQL (per s)",
+        "reports_backlog_per_s",
+        "reports_raw_consume_ack_per_s",
+        "raw kombu consume + ack",
+        target=at_least(TARGET_EVENTS_PER_S),
+    ),
+    Row(
+        "the funnel read while that backlog drains, p95 (ms)",
+        "reports_read_while_draining_p95_ms",
+        "reports_health_cold_p95_ms",
+        "GET /health, 1 client, p95",
+    ),
+    Row(
+        "... the slowest of those reads (ms)",
+        "reports_read_while_draining_max_ms",
+        "reports_health_cold_p95_ms",
+        "GET /health, 1 client, p95",
+    ),
+    Row("segments recomputed at size, over RPC (s)", "reports_segments_recompute_s"),
+    Row("... reports unresponsive after that RPC returned (s)", "reports_segments_after_s"),
+    Row(
+        "today's funnel snapshot ready, from the start of reports (s)", "reports_funnel_snapshot_s"
+    ),
+    Row(
+        "reports data set seeded (events per s)",
+        "reports_seed_events_per_s",
+        "reports_effect_functions_events_per_s",
+        "effect functions, a transaction per event",
+    ),
+    Row(
+        "full rebuild of the reports views at size (s)",
+        "reports_rebuild_s",
+        "reports_seed_s",
+        "seeding the same data set (s)",
+        target=under(TARGET_REBUILD_S),
+    ),
+]
 
 
 def read_paths(now):
@@ -147,7 +205,9 @@ class ReportsBench:
         self.services.start("gateway")
         with ClusterRpcProxy(self.config) as rpc:
             wait_for(lambda: answers(rpc, "reports"), timeout=120, message="reports")
-            wait_for(lambda: gateway_ready(self.base_url), timeout=60, message="the gateway")
+            wait_for(
+                lambda: gateway_ready(self.base_url), timeout=START_SECONDS, message="the gateway"
+            )
             # Its first segment recompute, due at start, holds the process: let it pass.
             wait_for(lambda: self.segment_runs() > runs, timeout=300, message="segments")
             # So is the first funnel snapshot, made at start (answers as of a past moment).
@@ -339,14 +399,8 @@ class Probe:
 
 
 def summary(timings, failures):
-    return {
-        "reads": len(timings),
-        "p50": percentile(timings, 50),
-        "p95": percentile(timings, 95),
-        "p99": percentile(timings, 99),
-        "max": max(timings),
-        "failures": failures,
-    }
+    found = spread(timings)
+    return {"reads": found.pop("count"), **found, "failures": failures}
 
 
 def settle(rpc, prompt_ms=50, times=3):

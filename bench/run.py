@@ -1,6 +1,6 @@
 """Benchmarks: each figure beside a baseline measured in the same run, on the same broker.
 
-    make bench            (or: python -m bench.run [--quick] [--only customers|reports|gateway])
+    make bench   (or: python -m bench.run [--quick] [--only customers|reports|gateway|lag])
 
 Each part makes a throwaway RabbitMQ vhost and data directory and starts the
 services it measures as `crm run NAME` processes (as make run does).
@@ -24,8 +24,17 @@ The gateway under load (bench/gateway.py): report reads and customer creates
 at 50 connections (wrk), against a bare Nameko `@http` endpoint
 (bench/bare_http.py) served the same way, in the same run.
 
-Figures swing by 2x between runs on a small machine; the ratios are what to
-compare. Results also go to bench/results/latest.json.
+Lag (bench/lag.py): writes through the gateway at a steady --lag-rate on an
+open-loop schedule, from the client's 2xx to the event applied in the reports
+view, against raw AMQP publish to consume at the same rate.
+
+Memory: the peak resident size of each service process over the whole run,
+against a bare Nameko service's (bench/bare_service.py).
+
+The summary table (bench/summary.py) puts every figure beside its baseline,
+their ratio and the issue's target. Figures swing by 2x between runs on a small
+machine; the ratios are what to compare. Results also go to
+bench/results/latest.json.
 """
 
 import warnings
@@ -49,12 +58,14 @@ from datetime import UTC, datetime  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench import customers, gateway, reports  # noqa: E402
+from bench import bare_service, customers, gateway, lag, memory, reports, summary  # noqa: E402
+from bench.memory import RUN_PEAKS  # noqa: E402
 from bench.reports_data import History  # noqa: E402
 from bench.reports_dataset import ADMIN_URL  # noqa: E402
 from bench.support import (  # noqa: E402
     BENCH_TOKEN,
     ROOT,
+    START_SECONDS,
     Services,
     Vhost,
     answers,
@@ -80,7 +91,9 @@ QUICK = {
     "reads": 50,
     "cold_reads": 10,
     "load_seconds": 3,
+    "lag_seconds": 10,
 }
+PARTS = ("customers", "reports", "gateway", "lag")
 
 
 def main(argv=None):
@@ -107,7 +120,9 @@ def main(argv=None):
     parser.add_argument(
         "--load-seconds", type=int, default=15, help="seconds of each load on the gateway"
     )
-    parser.add_argument("--only", choices=("customers", "reports", "gateway"), help="run one part")
+    parser.add_argument("--lag-rate", type=int, default=200, help="writes per s of the lag part")
+    parser.add_argument("--lag-seconds", type=int, default=60, help="how long the lag part writes")
+    parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument(
         "--reseed", action="store_true", help="seed the reports data set again, not from cache"
     )
@@ -131,6 +146,12 @@ def main(argv=None):
         figures.update(
             reports.run(sizes, args.backlog, args.reads, args.cold_reads, reseed=args.reseed)
         )
+    if args.only in (None, "lag"):
+        figures.update(lag.run(args.lag_rate, args.lag_seconds))
+    # Every service process of the run has been stopped, so its peak is noted.
+    with Vhost() as vhost:
+        bare_service.peak_kib(vhost.amqp_uri, RUN_PEAKS)
+    figures.update(RUN_PEAKS.figures())
     report(figures, args)
     return 0
 
@@ -165,7 +186,9 @@ def run(args, vhost, services, config):
     services.start("reports")
     services.start("customers")
     with ClusterRpcProxy(config) as rpc:
-        wait_for(lambda: answers(rpc, "reports") and answers(rpc, "customers"), timeout=60)
+        wait_for(
+            lambda: answers(rpc, "reports") and answers(rpc, "customers"), timeout=START_SECONDS
+        )
 
         # The backlog: reports' queue exists, the service is down, events pile up.
         services.stop("reports")
@@ -192,7 +215,7 @@ def customers_at_size(args, services, config):
     """Import `args.customers` rows through the gateway, then search among them."""
     base_url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
     services.start("gateway")
-    wait_for(lambda: gateway_ready(base_url), timeout=60, interval=0.05)
+    wait_for(lambda: gateway_ready(base_url), timeout=START_SECONDS, interval=0.05)
     figures = {"sqlite_insert_rows_per_s": customers.sqlite_insert_rate(args.customers)}
     text_ = customers.generate_csv(args.customers)
     figures["import_rows_per_s"], result = customers.import_rate(base_url, BENCH_TOKEN, text_)
@@ -211,163 +234,32 @@ def customers_at_size(args, services, config):
     return figures
 
 
-ROWS = [
-    (
-        "events applied to the reports view, from a backlog (SQLite)",
-        "events_applied_per_s",
-        "raw_consume_ack_per_s",
-        "raw kombu consume + ack",
-    ),
-    (
-        "customers created over RPC (write + outbox + confirmed publish)",
-        "rpc_create_customer_per_s",
-        "rpc_health_per_s",
-        "health RPC on the same service",
-    ),
-    (
-        "customers imported from CSV through the gateway (rows/s)",
-        "import_rows_per_s",
-        "sqlite_insert_rows_per_s",
-        "plain SQLite insert of as many rows",
-    ),
-    (
-        "customer search at that size through the gateway, p95 (ms)",
-        "search_p95_ms",
-        "health_p95_ms",
-        "GET /health on the same gateway, p95",
-    ),
-    ("raw kombu publish, persistent, confirmed", "raw_publish_confirmed_per_s", None, ""),
-    (
-        f"GET /health of the gateway, {gateway.CONNECTIONS} connections (per s)",
-        "gateway_health_per_s",
-        "gateway_bare_per_s",
-        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
-    ),
-    (
-        f"GET /api/v1/auth/me (token, rate limit), {gateway.CONNECTIONS} connections (per s)",
-        "gateway_me_per_s",
-        "gateway_bare_per_s",
-        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
-    ),
-    (
-        f"report reads through the gateway, {gateway.CONNECTIONS} connections (per s)",
-        "gateway_reads_per_s",
-        "gateway_bare_per_s",
-        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
-    ),
-    (
-        "... their p50 (ms)",
-        "gateway_reads_p50_ms",
-        "gateway_bare_p50_ms",
-        "bare Nameko @http, p50",
-    ),
-    (
-        "... their p99 (ms)",
-        "gateway_reads_p99_ms",
-        "gateway_bare_p99_ms",
-        "bare Nameko @http, p99",
-    ),
-    (
-        f"customers created through the gateway, {gateway.CONNECTIONS} connections (per s)",
-        "gateway_creates_per_s",
-        "gateway_bare_per_s",
-        f"bare Nameko @http, {gateway.CONNECTIONS} connections",
-    ),
-    (
-        "... their p50 (ms)",
-        "gateway_creates_p50_ms",
-        "gateway_bare_p50_ms",
-        "bare Nameko @http, p50",
-    ),
-    (
-        "... their p99 (ms)",
-        "gateway_creates_p99_ms",
-        "gateway_bare_p99_ms",
-        "bare Nameko @http, p99",
-    ),
-    (
-        "report reads at size, cold (after a change), worst p95 (ms)",
-        "reports_read_cold_p95_ms",
-        "reports_health_cold_p95_ms",
-        "GET /health, 1 client, p95",
-    ),
-    (
-        f"report reads at size, warm (cached), worst p95 (ms), {reports.CONCURRENCY} clients",
-        "reports_read_warm_p95_ms",
-        "reports_health_warm_p95_ms",
-        f"GET /health, {reports.CONCURRENCY} clients, p95",
-    ),
-    (
-        "deal + interaction events applied from a backlog at size (PostgreSQL)",
-        "reports_backlog_per_s",
-        "reports_raw_consume_ack_per_s",
-        "raw kombu consume + ack",
-    ),
-    (
-        "the funnel read while that backlog drains, p95 (ms)",
-        "reports_read_while_draining_p95_ms",
-        "reports_health_cold_p95_ms",
-        "GET /health, 1 client, p95",
-    ),
-    (
-        "... the slowest of those reads (ms)",
-        "reports_read_while_draining_max_ms",
-        "reports_health_cold_p95_ms",
-        "GET /health, 1 client, p95",
-    ),
-    ("segments recomputed at size, over RPC (s)", "reports_segments_recompute_s", None, ""),
-    (
-        "today's funnel snapshot ready, from the start of reports (s)",
-        "reports_funnel_snapshot_s",
-        None,
-        "",
-    ),
-    ("... reports unresponsive after that RPC returned (s)", "reports_segments_after_s", None, ""),
-    ("reports data set seeded (s)", "reports_seed_s", None, ""),
-    (
-        "reports data set seeded (events/s)",
-        "reports_seed_events_per_s",
-        "reports_effect_functions_events_per_s",
-        "effect functions, a transaction per event",
-    ),
-    (
-        "full rebuild of the reports views (s)",
-        "reports_rebuild_s",
-        "reports_seed_s",
-        "seeding the same data set (s)",
-    ),
-]
-
-
-def number(value):
-    if value is None:
-        return "skipped"
-    return f"{value:.1f}" if abs(value) < 10 else f"{value:,.0f}"
+def rows(figures):
+    """The summary's rows: every part's, then each service's peak memory."""
+    return [
+        *customers.ROWS,
+        *gateway.ROWS,
+        *reports.ROWS,
+        *lag.ROWS,
+        *memory.rows(figures),
+    ]
 
 
 def report(figures, args):
-    lines = [f"{'measure':72} {'figure':>9} {'baseline':>9} {'ratio':>6}  baseline is"]
-    for label, key, base_key, base_label in ROWS:
-        if key not in figures:
-            continue
-        value = figures[key]
-        if base_key and value is not None:
-            base = figures[base_key]
-            lines.append(
-                f"{label:72} {number(value):>9} {number(base):>9} {value / base:6.2f}  {base_label}"
-            )
-        else:
-            lines.append(f"{label:72} {number(value):>9}")
+    entries = summary.build(rows(figures), figures)
+    lines = []
     if "gateway_reads_per_s" in figures:
-        lines += ["", *gateway.targets(figures)]
+        lines += [*gateway.notes(figures), ""]
     if "reports_reads" in figures:
-        lines += ["", *reads_table(figures["reports_reads"]), "", *targets(figures)]
+        lines += [*reads_table(figures["reports_reads"]), ""]
+    lines += summary.lines(entries)
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
         "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(figures),
         "arguments": vars(args),
+        "summary": rounded(entries),
         "figures": rounded(figures),
     }
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -402,45 +294,6 @@ def reads_table(reads):
     return lines
 
 
-def targets(figures):
-    """Issue #6's targets, met or missed."""
-    reads = figures["reports_reads"]
-    slow = [
-        f"{path} ({timing['cold']['p95']:.0f} ms cold, {timing['warm']['p95']:.0f} ms warm)"
-        for path, timing in reads.items()
-        if not path.startswith("health")
-        and timing["report"] != "as_of"
-        and max(timing["cold"]["p95"], timing["warm"]["p95"]) >= reports.TARGET_P95_MS
-    ]
-    lines = [
-        f"target: every report read under {reports.TARGET_P95_MS} ms p95, cold and warm: "
-        + ("met" if not slow else "missed by " + "; ".join(slow))
-    ]
-    backlog = figures.get("reports_backlog_per_s")
-    if backlog is not None:
-        lines.append(
-            f"target: a backlog applied at {reports.TARGET_EVENTS_PER_S:,}/s or more: "
-            + ("met" if backlog >= reports.TARGET_EVENTS_PER_S else "missed")
-            + f" ({backlog:,.0f}/s)"
-        )
-    rebuild = figures.get("reports_rebuild_s")
-    lines.append(
-        f"target: a full rebuild in under {reports.TARGET_REBUILD_S} s: "
-        + (
-            "not measured"
-            if rebuild is None
-            else ("met" if rebuild < reports.TARGET_REBUILD_S else "missed")
-            + f" ({rebuild:.0f} s, {figures['reports_rebuild_events_per_s']:,.0f} events/s)"
-            + (
-                "; reports that differ after it: " + ", ".join(figures["reports_rebuild_differing"])
-                if figures.get("reports_rebuild_differing")
-                else "; the same numbers as the live views"
-            )
-        )
-    )
-    return lines
-
-
 def machine(figures):
     found = {
         "cpus": os.cpu_count(),
@@ -459,10 +312,13 @@ def machine(figures):
 
 
 def rounded(value):
+    """Floats to four significant digits (a ratio of 0.003 stays one), for the JSON."""
     if isinstance(value, dict):
         return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item) for item in value]
     if isinstance(value, float):
-        return round(value, 1)
+        return float(f"{value:.4g}")
     return value
 
 

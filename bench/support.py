@@ -14,12 +14,17 @@ import eventlet
 import requests
 from kombu import Connection, Exchange, Producer, Queue
 
+from bench.memory import RUN_PEAKS
+from bench.traffic import schedule
 from tests.support.waiting import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP_URI = os.environ.get("CRM_BENCH_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 RABBIT_API_URI = os.environ.get("CRM_BENCH_RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
 BENCH_TOKEN = "bench-admin-token-0123456789"
+STOP_SECONDS = 30
+# How long a service may take to start: minutes, not seconds, on a machine other work shares.
+START_SECONDS = 180
 
 
 class Vhost:
@@ -72,11 +77,14 @@ def bench_env(vhost, data_dir, **settings):
 
 
 class Services:
-    """`crm run NAME` processes sharing one environment; their logs go to `log_dir` if given."""
+    """`crm run NAME` processes sharing one environment; their logs go to `log_dir` if given.
 
-    def __init__(self, env, log_dir=None):
+    Each process's peak memory is noted in `peaks` as it is stopped (the run's, by default)."""
+
+    def __init__(self, env, log_dir=None, peaks=RUN_PEAKS):
         self.env = env
         self.log_dir = log_dir
+        self.peaks = peaks
         self.processes = {}
 
     def start(self, name, module=None, **env):
@@ -93,15 +101,22 @@ class Services:
         if log:
             log.close()
 
-    def stop(self, name, seconds=30):
+    def pids(self):
+        return {name: process.pid for name, process in self.processes.items()}
+
+    def stop(self, name, seconds=STOP_SECONDS):
         """Ask the process to stop; kill it if it has not after `seconds`."""
         process = self.processes.pop(name)
+        self.peaks.note(name, process.pid)
         process.terminate()
         try:
             process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
+            # A service busy with a backlog on a loaded machine may not finish its
+            # workers in time; the bench has what it measured, so it goes.
+            print(f"bench: {name} did not stop in {seconds} s; killed", file=sys.stderr)
             process.kill()
-            process.wait()
+            process.wait(timeout=STOP_SECONDS)
 
     def stop_all(self):
         for name in list(self.processes):
@@ -157,6 +172,52 @@ def raw_consume(amqp_uri, count):
             while received < count:
                 connection.drain_events(timeout=10)
             return count / (time.perf_counter() - started)
+
+
+def raw_latencies_ms(amqp_uri, rate, seconds):
+    """Milliseconds from publish to consume of messages published at `rate` per second for
+    `seconds` on a schedule (persistent, confirmed, as events are), and consumed + acked
+    by a consumer on its own connection: the broker's part of an event's way to a view."""
+    queue = Queue(f"bench.raw.latency.{uuid.uuid4().hex[:8]}", RAW_EXCHANGE, routing_key="lag")
+    plan = schedule(rate, seconds)
+    timings = []
+
+    def on_message(body, message):
+        timings.append((time.time() - body["sent"]) * 1000)
+        message.ack()
+
+    with (
+        Connection(amqp_uri) as consuming,
+        Connection(amqp_uri, transport_options={"confirm_publish": True}) as publishing,
+    ):
+        queue(consuming.default_channel).declare()
+        with consuming.Consumer(queue, callbacks=[on_message], accept=["json"], prefetch_count=100):
+
+            def consume():
+                while len(timings) < len(plan):
+                    try:
+                        consuming.drain_events(timeout=1)
+                    except TimeoutError:
+                        continue
+
+            consumer = eventlet.spawn(consume)
+            producer = Producer(publishing)
+            started = time.perf_counter()
+            for offset in plan:
+                wait = started + offset - time.perf_counter()
+                if wait > 0:
+                    eventlet.sleep(wait)
+                producer.publish(
+                    {"sent": time.time(), "payload": "x" * 400},
+                    exchange=RAW_EXCHANGE,
+                    routing_key="lag",
+                    serializer="json",
+                    delivery_mode=2,
+                )
+            with eventlet.Timeout(60):
+                consumer.wait()
+        queue(consuming.default_channel).delete()
+    return timings
 
 
 def publish_events(amqp_uri, bodies):
@@ -221,3 +282,14 @@ def percentile(values, share):
 
 def p95(values):
     return percentile(values, 95)
+
+
+def spread(values):
+    """p50, p95, p99 and the largest of `values`, and how many there were."""
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values),
+    }

@@ -4,20 +4,12 @@ rebuild, a crash)."""
 
 import time
 
+from tests.support import report_snapshot
 from tests.support.http import created
 from tests.support.waiting import wait_for
 
 # Longer than CRM_REPORTS_SEGMENT_SECONDS in tests, so a recompute due has happened.
 SEGMENTS_SETTLE_SECONDS = 1.5
-VOLATILE = ("as_of", "lag_seconds", "rebuilding")
-REPORTS = (
-    "customers",
-    "sales",
-    "funnel",
-    "segments",
-    "satisfaction?group_by=agent",
-    "service",
-)
 
 
 def ok(response):
@@ -26,17 +18,8 @@ def ok(response):
 
 
 def snapshot(client):
-    """Every report, and the freshness of each; None while one cannot answer yet (the
-    funnel before its pipeline's first event)."""
-    answers, freshness = {}, {}
-    for report in REPORTS:
-        response = client.get(f"/api/v1/reports/{report}")
-        if response.status_code != 200:
-            return None
-        answer = response.json()
-        answers[report] = {key: value for key, value in answer.items() if key not in VOLATILE}
-        freshness[report] = answer["as_of"]
-    return answers, freshness
+    """Every report, and the freshness of each; None while one cannot answer yet."""
+    return report_snapshot.snapshot(client.get)
 
 
 def activity(client, number):
