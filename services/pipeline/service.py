@@ -253,11 +253,15 @@ class PipelineService(ServiceBase, EventProducer, EventConsumer):
         """Change the fields given; emits deal_updated with {field: [old, new]}."""
         patch = load(DealPatch(), payload)
         who = load(Actor(), actor)
+        # Not found and not yours come before whether the new customer exists.
+        deal = self._changeable(deal_id, who)
         if "customer_id" in patch:
+            # No transaction is held across the call to customers: read the deal again after.
+            self.db.rollback()
             patch["customer_id"] = check_customer(
                 self.customers, str(patch["customer_id"]), self.config["CRM_RPC_TIMEOUT"]
             )
-        deal = self._changeable(deal_id, who)
+            deal = self._changeable(deal_id, who)
         if not domain.may_act_for(who, patch.get("owner", deal.owner)):
             raise NotDealOwner(
                 "You may not give your deal to someone else.", {"owner": ["Not yours to give."]}

@@ -1,5 +1,6 @@
 """The pipeline service's entrypoints on a real SQLite file, with the customers service faked."""
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -143,6 +144,22 @@ def test_a_caller_without_a_full_actor_changes_no_one_elses_deal(workers, sams_d
         with pytest.raises(NotDealOwner):
             step(workers())
     assert workers().get_deal(deal_id) == sams_deal
+
+
+def test_someone_elses_deal_is_refused_before_its_new_customer_is_looked_up(workers, sams_deal):
+    asked = []
+    workers.customers.resolve_customer = lambda customer_id: (
+        asked.append(customer_id)
+        or {
+            "id": customer_id,
+            "state": "missing",
+        }
+    )
+    kim = {"subject": "kim", "own_only": True}
+    with pytest.raises(NotDealOwner):
+        workers().update_deal(sams_deal["id"], {"customer_id": str(uuid.uuid4())}, kim)
+    assert asked == []
+    assert workers().get_deal(sams_deal["id"]) == sams_deal
 
 
 @pytest.mark.parametrize("actor", [None, {}, {"own_only": True}])
