@@ -505,7 +505,6 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
                     applied = apply_many(
                         session,
                         AppliedEvent,
-                        DeadLetter,
                         envelopes,
                         lambda envelope: APPLIERS[(producer, envelope["event_type"])][0],
                     )

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.parametrize("db_kind", ["postgres"]
 
 ACTIVE_CUSTOMERS = 2
 IMPORTED_CUSTOMERS = 100
+SMALL_BATCHES = 10
 
 
 def imported(client, count):
@@ -52,7 +53,9 @@ def test_reports_killed_mid_backlog_and_restarted_build_the_views_a_rebuild_buil
             return session.scalar(select(func.count()).select_from(AppliedEvent))
 
     before = applied()
-    processes.start("reports")
+    # Small group commits (a batch takes at most one event per worker), so that the kill
+    # after the first commits lands well before the end of the backlog.
+    processes.start("reports", CRM_REPORTS_MAX_WORKERS=SMALL_BATCHES)
     # Killed as soon as it has applied part of the backlog: well before the end of it.
     wait_for(lambda: applied() > before, timeout=60, interval=0.02, message="the drain to start")
     processes.kill("reports")
