@@ -46,7 +46,9 @@ def module_client(vhost_pipeline, tmp_path_factory, module_settings):
             runner.add_service(service_cls)
         runner.start()
         try:
-            yield Client(f"http://{config['CRM_GATEWAY_ADDRESS']}")
+            client = Client(f"http://{config['CRM_GATEWAY_ADDRESS']}")
+            client.config = config  # for tests that reach past the gateway (the broker)
+            yield client
         finally:
             # Before the vhost goes, so that nothing tries to reconnect to it.
             runner.kill()

@@ -23,6 +23,8 @@ import pytest
 from gateway import openapi
 from gateway.service import GatewayService
 from tests.support.http import Client, assert_error, created
+from tests.support.streams import publish
+from tests.support.waiting import wait_for
 
 ROLES = ("admin", "manager", "sales", "service", "marketing", "viewer")
 EVERYONE = frozenset(ROLES)
@@ -125,6 +127,19 @@ class World:
             )
         )["id"]
 
+    def dead_letter(self):
+        """A message reports cannot apply (not an event at all), once it is a dead letter."""
+
+        def kept():
+            answer = self.admin.get(f"{DEAD_LETTERS}/reports?limit=500")
+            assert answer.status_code == 200, answer.text
+            return {letter["id"] for letter in answer.json()["items"]}
+
+        before = kept()
+        publish(self.admin.config, {"not": "an event", "marker": uuid.uuid4().hex})
+        [new] = wait_for(lambda: kept() - before, message="the message to be a dead letter")
+        return new
+
     def token(self):
         return created(self.admin.post("/api/v1/auth/tokens", {"role": "viewer", "subject": "t"}))[
             "id"
@@ -140,7 +155,7 @@ class Nowhere:
     def _id(self, *args, **kwargs):
         return str(uuid.uuid4())
 
-    customer = deal = ticket = interaction = pipeline = token = _id
+    customer = deal = ticket = interaction = pipeline = token = dead_letter = _id
 
 
 def get(path):
@@ -158,6 +173,7 @@ CUSTOMERS = "/api/v1/customers"
 DEALS = "/api/v1/deals"
 TICKETS = "/api/v1/tickets"
 REPORTS = "/api/v1/reports"
+DEAD_LETTERS = "/api/v1/admin/dead-letters"
 
 
 def csv_import(world, owner):
@@ -308,6 +324,18 @@ EXPECTED = {
     },
     "rebuild_reports": Case(ADMINS, post("/api/v1/admin/reports/rebuild")),
     "rebuild_status": Case(ADMINS, get("/api/v1/admin/reports/rebuild")),
+    # dead letters: the admin's
+    "dead_letter_summary": Case(ADMINS, get(DEAD_LETTERS)),
+    "list_dead_letters": Case(ADMINS, get(f"{DEAD_LETTERS}/reports")),
+    "get_dead_letter": Case(ADMINS, get(lambda w: f"{DEAD_LETTERS}/reports/{w.dead_letter()}")),
+    "replay_dead_letter": Case(
+        ADMINS, post(lambda w: f"{DEAD_LETTERS}/reports/{w.dead_letter()}/replay")
+    ),
+    "replay_dead_letters": Case(ADMINS, post(f"{DEAD_LETTERS}/reports/replay")),
+    "discard_dead_letter": Case(
+        ADMINS,
+        lambda w, owner: ("DELETE", f"{DEAD_LETTERS}/reports/{w.dead_letter()}", {}),
+    ),
     # tokens
     "issue_token": Case(ADMINS, post("/api/v1/auth/tokens", {"role": "viewer", "subject": "v"})),
     "list_tokens": Case(ADMINS, get("/api/v1/auth/tokens")),
