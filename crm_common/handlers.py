@@ -10,9 +10,20 @@ an existing system means draining and deleting its queues first (README,
 
 Handlers requeue on error by default: the inbox raises only when it cannot
 record a failure (the database is away), and then the event must come back.
+
+An acknowledgement (or requeue) the broker connection cannot carry any more is
+logged and dropped: Nameko settles the message from the worker's thread, takes
+an error there for a broken container and kills the whole service, which then
+stays down after the broker is back (tests/fault/test_fault_broker_down.py).
+The broker gives an unacknowledged message back once the connection is gone,
+and the inbox applies it once, so nothing is lost by dropping the ack.
 """
 
+import logging
+
 from nameko import events
+
+log = logging.getLogger(__name__)
 
 
 class EventHandler(events.EventHandler):
@@ -23,6 +34,16 @@ class EventHandler(events.EventHandler):
         super().setup()  # names and declares nothing yet: queues are declared on start
         if self.container.config.get("CRM_EVENT_QUEUE_TYPE", "classic") == "quorum":
             self.queue.queue_arguments = {"x-queue-type": "quorum"}
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        try:
+            super().handle_message_processed(message, result, exc_info)
+        except Exception as exc:  # any: raising here would kill the service
+            log.warning(
+                "%s could not settle its message with the broker, it will come again: %s",
+                self.method_name,
+                exc,
+            )
 
 
 event_handler = EventHandler.decorator
