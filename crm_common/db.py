@@ -189,7 +189,12 @@ def bulk_insert(session, table, columns, rows):
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name == "sqlite":
-        processors = [table.c[column].type.bind_processor(dialect) for column in columns]
+        # The dialect's own processor, as SQLAlchemy's statements use: the generic type's
+        # leaves an aware datetime to the driver, which writes it as another text
+        # ("+00:00", no zero microseconds) that equal times in queries never match.
+        processors = [
+            table.c[column].type.dialect_impl(dialect).bind_processor(dialect) for column in columns
+        ]
         if any(processors):
             rows = [
                 tuple(

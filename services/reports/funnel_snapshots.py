@@ -28,9 +28,9 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import groupby
 
 import psycopg2.extensions
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 
-from crm_common.db import is_postgres, lock_for
+from crm_common.db import bulk_insert, is_postgres, lock_for
 from services.reports import funnel, funnel_view
 from services.reports.models import DealMove, FunnelSnapshot, FunnelSnapshotTotals, PipelineFact
 
@@ -164,13 +164,7 @@ def _write_rows(session, rows):
     """A snapshot's rows (tens of thousands at size): COPY on PostgreSQL, where batched
     inserts took seconds."""
     if not is_postgres(session.get_bind()):
-        # Not crm_common.db.bulk_insert: on SQLite it writes aware times in another text
-        # form than queries compare them with, and the rows would never match `moment`.
-        if rows:
-            session.execute(
-                insert(FunnelSnapshotTotals),
-                [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows],
-            )
+        bulk_insert(session, FunnelSnapshotTotals.__table__, ROW_COLUMNS, rows)
         return
     data = io.StringIO()
     writer = csv.writer(data)

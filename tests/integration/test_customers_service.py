@@ -421,3 +421,16 @@ def test_the_duplicates_scan_pages_through_every_group_once(rpc):
         if cursor is None:
             break
     assert sorted(seen, key=sorted) == sorted(pairs, key=sorted)  # each pair once, none missed
+
+
+def test_imported_customers_page_through_once_each(rpc):
+    text = "name\r\n" + "".join(f"Customer {number:02}\r\n" for number in range(7))
+    assert rpc.customers.import_customers(text, None, False)["created"] == 7
+    seen, query = [], {"limit": 2}
+    while True:
+        page = rpc.customers.list_customers(query)
+        seen += names(page)
+        if not page["next_cursor"]:
+            break
+        query["cursor"] = page["next_cursor"]
+    assert seen == [f"Customer {number:02}" for number in range(7)]
