@@ -14,6 +14,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from amqp import spec
+from amqp.abstract_channel import IGNORED_METHOD_DURING_CHANNEL_CLOSE
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
@@ -61,6 +63,32 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class LateConfirms(logging.Filter):
+    """Drops py-amqp's warning about a publish confirm that reaches a closing channel.
+
+    When a publish fails while its confirm is due, kombu closes the pooled
+    connection it used, and the broker's basic.ack then arrives on a closing
+    channel: "Received method (60, 80) during closing channel". It happens on
+    every RPC to a service that is not running (the broker returns the
+    mandatory request, py-amqp raises the return before it reads the ack that
+    follows: UnknownService, a 503 at the gateway) and on a call that times
+    out waiting for its confirm, as after a broker outage. The caller has its
+    error already; any other method ignored on a closing channel is still logged.
+    """
+
+    CONFIRMS = frozenset({spec.Basic.Ack, spec.Basic.Nack})
+
+    def filter(self, record):
+        return not (
+            record.msg is IGNORED_METHOD_DURING_CHANNEL_CLOSE
+            and record.args
+            and tuple(record.args[0]) in self.CONFIRMS
+        )
+
+
+LATE_CONFIRMS = LateConfirms()
+
+
 def configure(service, level="INFO"):
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
@@ -70,6 +98,7 @@ def configure(service, level="INFO"):
     # Nameko logs each worker's timing at DEBUG and kombu is chatty; keep ours.
     for noisy in ("nameko", "kombu", "amqp", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("amqp").addFilter(LATE_CONFIRMS)
     # Nameko logs a client's mistake (an expected exception) as a warning with
     # a traceback; RequestLog already records it as the call's outcome.
     logging.getLogger("nameko.containers").setLevel(max(logging.ERROR, root.level))
