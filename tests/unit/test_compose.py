@@ -417,3 +417,19 @@ def test_compose_file_matches_the_compose_specification(resolved):
     """Against the schema that check-jsonschema ships (a dev dependency); nothing is downloaded."""
     errors = compose_spec_errors(resolved)
     assert not errors, "\n".join(errors)
+
+
+def settings_named_in(folder):
+    """The CRM settings a process's own code names (its package's modules)."""
+    named = set()
+    for path in (ROOT / folder).rglob("*.py"):
+        named |= set(re.findall(r"\bCRM_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    return named & set(config.DEFAULTS)
+
+
+@pytest.mark.parametrize("name", APP_CONTAINERS)
+def test_each_container_is_given_the_settings_its_code_reads(services, name):
+    """A setting an operator puts in `.env` reaches every process that reads it."""
+    folder = "gateway" if name == "gateway" else f"services/{name}"
+    missing = settings_named_in(folder) - set(environment(services[name]))
+    assert not missing, f"{name} reads {missing} but docker-compose.yml does not pass them"
