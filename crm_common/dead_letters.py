@@ -222,7 +222,7 @@ def claim(session, model, letter_id, now=None, statuses=STATUSES):
         .where(
             model.id == letter_id,
             model.status.in_(statuses),
-            or_(model.claimed_until.is_(None), model.claimed_until < now),
+            unclaimed(model, now),
         )
         .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
         .execution_options(synchronize_session=False)
@@ -236,6 +236,20 @@ def claim(session, model, letter_id, now=None, statuses=STATUSES):
     return letter
 
 
+def unclaimed(model, now):
+    """Entries no retry or replay holds now (none ever did, or its runner died)."""
+    return or_(model.claimed_until.is_(None), model.claimed_until < now)
+
+
+def discard(session, model, letter_id, now=None):
+    """Remove the entry unless a retry or replay holds it; commits. Answers whether it went:
+    a run that lost its entry midway could not record how it ended."""
+    now = now or utcnow()
+    result = session.execute(delete(model).where(model.id == letter_id, unclaimed(model, now)))
+    session.commit()
+    return result.rowcount == 1
+
+
 def due(session, model, now=None, limit=RETRY_BATCH):
     """Ids of the entries whose next automatic try is due."""
     now = now or utcnow()
@@ -244,7 +258,7 @@ def due(session, model, now=None, limit=RETRY_BATCH):
         .where(
             model.status == RETRYING,
             model.next_attempt_at <= now,
-            or_(model.claimed_until.is_(None), model.claimed_until < now),
+            unclaimed(model, now),
         )
         .order_by(model.next_attempt_at)
         .limit(limit)

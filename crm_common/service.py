@@ -107,10 +107,7 @@ class EventConsumer:
         self.db.rollback()
         result = self._rerun(letter.id, automatic=False)
         if result is None:
-            raise Conflict(
-                f"Dead letter {letter.id} is being retried right now; ask again shortly.",
-                details={"id": letter.id},
-            )
+            raise being_retried(letter.id)
         return result
 
     @rpc(expected_exceptions=ValidationFailed)
@@ -134,13 +131,13 @@ class EventConsumer:
             "results": results,
         }
 
-    @rpc(expected_exceptions=NotFound)
+    @rpc(expected_exceptions=(NotFound, Conflict))
     def discard_dead_letter(self, letter_id):
-        """Forget an entry without applying it."""
+        """Forget an entry without applying it (not while a retry or replay of it runs)."""
         model = self.inbox.dead_letter_model
         letter = dead_letters.get(self.db, model, letter_id)
-        self.db.delete(letter)
-        self.db.commit()
+        if not dead_letters.discard(self.db, model, letter.id):
+            raise being_retried(letter.id)
         log.warning("dead letter discarded", extra={"dead_letter_id": letter.id})
         return {"id": letter.id}
 
@@ -165,3 +162,10 @@ class EventConsumer:
             "outcome": outcome,
             "letter": dead_letters.shown(letter) if letter is not None else None,
         }
+
+
+def being_retried(letter_id):
+    return Conflict(
+        f"Dead letter {letter_id} is being retried right now; ask again shortly.",
+        details={"id": letter_id},
+    )

@@ -105,9 +105,14 @@ class DeadLetterEndpoints:
             "results": [for_service(service, result) for result in results["results"]],
         }
 
-    @api("DELETE", f"{BASE}/<string:service>/<id:letter_id>", answers={204: None})
+    @api(
+        "DELETE",
+        f"{BASE}/<string:service>/<id:letter_id>",
+        answers={204: None},
+        errors=(409,),
+    )
     def discard_dead_letter(self, request, service, letter_id):
-        """Forget a dead letter without applying it (admin)."""
+        """Forget a dead letter without applying it (admin); 409 while a retry of it runs."""
         self.authenticate(request, "dead_letters:admin")
         self.rpc(self.consumer(service), "discard_dead_letter", letter_id)
         return 204, None

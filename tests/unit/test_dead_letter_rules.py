@@ -170,3 +170,15 @@ def test_the_list_pages_oldest_first_filters_and_counts(database):
         for letter_id in ("not-a-uuid", "0b7e7dd0-0000-4000-8000-000000000000"):
             with pytest.raises(NotFound):
                 dead_letters.get(session, DeadLetter, letter_id)
+
+
+def test_an_entry_a_retry_holds_is_not_discarded_until_its_claim_expires(database):
+    letter = record(database, segment_changed(), RuntimeError("boom"))
+    with database.session() as session:
+        dead_letters.claim(session, DeadLetter, letter.id, NOW)
+        assert not dead_letters.discard(session, DeadLetter, letter.id, NOW)
+        assert dead_letters.get(session, DeadLetter, letter.id).attempts == 1
+        later = NOW + timedelta(seconds=dead_letters.CLAIM_SECONDS + 1)
+        assert dead_letters.discard(session, DeadLetter, letter.id, later)
+        with pytest.raises(NotFound):
+            dead_letters.get(session, DeadLetter, letter.id)
