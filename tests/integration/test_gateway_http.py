@@ -6,8 +6,10 @@ import socket
 import eventlet
 import pytest
 
-from gateway.service import GatewayService
+from crm_common.metrics import queue_depths
+from gateway.service import READY_TIMEOUT_SECONDS, GatewayService
 from services.customers.service import CustomersService
+from services.pipeline.service import PipelineService
 from services.reports.service import ReportsService
 from tests.support.http import Client, assert_error
 from tests.support.settings import ADMIN_TOKEN
@@ -274,3 +276,23 @@ def test_a_body_that_never_finishes_is_408_and_does_not_hold_the_gateway(
     )
     assert all(b" 408 " in answer for answer in answers), answers
     assert client.get("/health", auth=False).status_code == 200
+
+
+def test_ready_leaves_no_health_call_waiting_for_a_service_that_is_down(crm_config, runner_factory):
+    """A probe asking /ready every few seconds through a long outage must not leave a
+    health call per probe in the stopped service's queue, for it to answer when back."""
+    stopped = runner_factory(crm_config, PipelineService)
+    stopped.start()
+    stopped.stop()  # its queue stays, nobody consumes it
+    runner_factory(crm_config, GatewayService).start()
+    client = Client(f"http://{crm_config['CRM_GATEWAY_ADDRESS']}")
+    for _ in range(3):
+        assert client.get("/ready", auth=False).status_code == 503
+    wait_for(
+        lambda: (
+            queue_depths(crm_config["AMQP_URI"], ["rpc-pipeline"])
+            == [({"queue": "rpc-pipeline"}, 0)]
+        ),
+        timeout=READY_TIMEOUT_SECONDS + 5,
+        message="the unanswered health calls to expire",
+    )
