@@ -288,6 +288,11 @@ def admin_token(config, data_dir):
     return path.read_text().strip()
 
 
+# Compose reads its whole file, whose gateway requires an admin token: without one in
+# the environment or `.env`, starting even these two fails.
+START_WITH_COMPOSE = "`CRM_ADMIN_TOKEN=<16+ characters> docker compose up -d rabbitmq redis`"
+
+
 def wait_for_broker(amqp_uri, seconds):
     from kombu import Connection
 
@@ -301,8 +306,7 @@ def wait_for_broker(amqp_uri, seconds):
             if time.monotonic() >= deadline:
                 raise StartupError(
                     f"cannot reach RabbitMQ at {redact(amqp_uri)} ({exc}). Start it (your "
-                    "system's rabbitmq-server, or `docker compose up -d rabbitmq redis`) "
-                    "or set CRM_AMQP_URI."
+                    f"system's rabbitmq-server, or {START_WITH_COMPOSE}) or set CRM_AMQP_URI."
                 ) from None
             time.sleep(1)
 
@@ -315,7 +319,7 @@ def check_redis(redis_url):
     except redis.RedisError as exc:
         raise StartupError(
             f"cannot reach Redis at {redact(redis_url)} ({exc}). Start it (your system's "
-            "redis-server, or `docker compose up -d rabbitmq redis`) or set CRM_REDIS_URL."
+            f"redis-server, or {START_WITH_COMPOSE}) or set CRM_REDIS_URL."
         ) from None
 
 

@@ -433,3 +433,14 @@ def test_each_container_is_given_the_settings_its_code_reads(services, name):
     folder = "gateway" if name == "gateway" else f"services/{name}"
     missing = settings_named_in(folder) - set(environment(services[name]))
     assert not missing, f"{name} reads {missing} but docker-compose.yml does not pass them"
+
+
+def test_the_local_runs_hint_starts_broker_and_redis_with_what_compose_requires(compose):
+    """`crm up` tells how to start RabbitMQ and Redis with compose when it cannot reach
+    them: the command it gives passes compose's interpolation of the whole file."""
+    assignment, command = cli.START_WITH_COMPOSE.strip("`").split(" docker compose ")
+    assert command == "up -d rabbitmq redis"
+    name, _ = assignment.split("=")
+    with pytest.raises(MissingVariable):
+        interpolate_all(compose, {})
+    interpolate_all(compose, {name: REQUIRED_ENV[name]})
