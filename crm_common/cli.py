@@ -239,15 +239,17 @@ def up(config):
     env["CRM_ADMIN_TOKEN"] = admin_token(config, data_dir)
 
     children = {}
-    for name in PROCESSES:
-        # One host, so each process serves its metrics on a port of its own.
-        child_env = dict(env, CRM_METRICS_PORT=str(metrics_port_of(config, name)))
-        children[name] = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "run", name], env=child_env
-        )
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    # SIGTERM stops everything as Ctrl-C does, at any moment: also while the system
+    # starts (up to READY_WAIT_SECONDS), when a supervisor would soon kill this
+    # process and leave its children running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        for name in PROCESSES:
+            # One host, so each process serves its metrics on a port of its own.
+            child_env = dict(env, CRM_METRICS_PORT=str(metrics_port_of(config, name)))
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "crm_common.cli", "run", name], env=child_env
+            )
         url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
         wait_until_ready(url, children)
         print(
@@ -260,7 +262,7 @@ def up(config):
                 f"crm: metrics on http://{config['CRM_METRICS_HOST']}:PORT/metrics: {ports}",
                 flush=True,
             )
-        while not stopping:
+        while True:
             for name, child in children.items():
                 if child.poll() is not None:
                     raise StartupError(
@@ -270,6 +272,8 @@ def up(config):
     except KeyboardInterrupt:
         pass
     finally:
+        # Another SIGTERM must not cut the stopping short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_all(children)
     return 0
 

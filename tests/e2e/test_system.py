@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,48 @@ def test_up_says_clearly_when_the_broker_cannot_be_reached(tmp_path):
     assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1" in result.stderr
     assert "CRM_AMQP_URI" in result.stderr
     assert "secret" not in result.stderr
+
+
+def processes_with(variable):
+    """Ids of the processes whose environment holds `variable` (NAME=value)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if variable.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def test_up_stopped_while_starting_stops_every_process_it_started(rabbit_config, tmp_path):
+    """A supervisor's SIGTERM at any moment stops the system; one that waited for it to be
+    ready first would soon kill `crm up` alone and leave its five processes running."""
+    data_dir = f"CRM_DATA_DIR={tmp_path / 'data'}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+    env.update(
+        CRM_AMQP_URI=rabbit_config["AMQP_URI"],
+        CRM_DATA_DIR=str(tmp_path / "data"),
+        CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
+        CRM_METRICS_PORT="0",
+    )
+    log_path = tmp_path / "crm-up.log"
+    with open(log_path, "w") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "crm_common.cli", "up"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: len(processes_with(data_dir)) == 1 + len(PROCESSES), message="them all")
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=30) == 0, log_path.read_text()[-3000:]
+    finally:
+        up.kill()
+        left = processes_with(data_dir)
+        for pid in left:  # this test's own, orphaned
+            os.kill(pid, signal.SIGKILL)
+    assert "crm: up." not in log_path.read_text()
+    assert left == []
