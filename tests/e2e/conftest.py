@@ -19,29 +19,35 @@ ROOT = Path(__file__).resolve().parents[2]
 BROWSER_START_MS = 20_000
 
 
+def start_up(log_path, **settings):
+    """`crm up` with these CRM_* settings and no others from this environment, its output
+    in `log_path`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "crm_common.cli", "up"],
+            cwd=ROOT,
+            env={**env, **settings},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @pytest.fixture
 def system(rabbit_config, tmp_path):
     """`crm up` in its own vhost and data directory, with no admin token given; its five
     processes serve metrics on five ports from the one given."""
     address = f"127.0.0.1:{free_port()}"
     metrics_port = free_ports(len(PROCESSES))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
-    env.update(
+    log_path = tmp_path / "crm-up.log"
+    process = start_up(
+        log_path,
         CRM_AMQP_URI=rabbit_config["AMQP_URI"],
         CRM_DATA_DIR=str(tmp_path / "data"),
         CRM_GATEWAY_ADDRESS=address,
         CRM_REDIS_URL=settings.REDIS_URL,
         CRM_METRICS_PORT=str(metrics_port),
     )
-    log_path = tmp_path / "crm-up.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "up"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     try:
         wait_for(
             lambda: process.poll() is not None or "crm: up." in log_path.read_text(),

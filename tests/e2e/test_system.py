@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 
 from crm_common.config import PROCESSES
+from tests.e2e.conftest import start_up
 from tests.support.waiting import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,22 +111,14 @@ def test_up_stopped_while_starting_stops_every_process_it_started(rabbit_config,
     """A supervisor's SIGTERM at any moment stops the system; one that waited for it to be
     ready first would soon kill `crm up` alone and leave its five processes running."""
     data_dir = f"CRM_DATA_DIR={tmp_path / 'data'}"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
-    env.update(
+    log_path = tmp_path / "crm-up.log"
+    up = start_up(
+        log_path,
         CRM_AMQP_URI=rabbit_config["AMQP_URI"],
         CRM_DATA_DIR=str(tmp_path / "data"),
         CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
         CRM_METRICS_PORT="0",
     )
-    log_path = tmp_path / "crm-up.log"
-    with open(log_path, "w") as log:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "crm_common.cli", "up"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     try:
         wait_for(lambda: len(processes_with(data_dir)) == 1 + len(PROCESSES), message="them all")
         up.send_signal(signal.SIGTERM)
