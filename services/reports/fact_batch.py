@@ -34,9 +34,13 @@ class FactBatch:
         }
         self.created = []
 
+    def find(self, key):
+        """The fact of `key`, stored or created earlier in the batch; None if neither."""
+        return self.facts.get(key)
+
     def get(self, key, make):
         """The fact of `key`: stored, created earlier in the batch, or made now by `make()`."""
-        fact = self.facts.get(key)
+        fact = self.find(key)
         if fact is None:
             fact = self.facts[key] = make()
             self.created.append(fact)

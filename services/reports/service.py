@@ -131,6 +131,9 @@ APPLIERS = {
     ("interactions", "ticket_sla_breached"): (apply_ticket, TicketSlaBreachedData),
     ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
+# One instance of each data schema, loading every event of its kind: a new instance
+# costs several times the load itself (its nested schemas are made on first use).
+DATA_SCHEMAS = {key: schema() for key, (_, schema) in APPLIERS.items()}
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
 # A rebuild replays the pipelines first: deals replayed before their pipeline's stages
 # are known would all be counted again when the stages arrive.
@@ -241,15 +244,13 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
         return {**super().health_details(), "lag_seconds": lag.lag_seconds(self.db, utcnow())}
 
     def apply(self, producer, body):
-        applier = APPLIERS.get(
-            (producer, body.get("event_type") if isinstance(body, dict) else None)
-        )
+        key = (producer, body.get("event_type") if isinstance(body, dict) else None)
+        applier = APPLIERS.get(key)
         if applier is None:
             if isinstance(body, dict) and isinstance(body.get("event_type"), str):
                 return False  # an event these views do not use
             return self.inbox.apply(body, None)  # not an event at all: a dead letter
-        effect, data_schema = applier
-        return self.inbox.apply(body, effect, data_schema())
+        return self.inbox.apply(body, applier[0], DATA_SCHEMAS[key])
 
     @timer(interval=1)
     def catch_up(self):
@@ -488,11 +489,11 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
         """One page of a log in one transaction with the rebuild's progress."""
         envelopes = []
         for body in page["events"]:
-            applier = APPLIERS.get((producer, body.get("event_type")))
-            if applier is None:
+            data_schema = DATA_SCHEMAS.get((producer, body.get("event_type")))
+            if data_schema is None:
                 continue
             try:
-                envelopes.append(load_envelope(body, applier[1]()))
+                envelopes.append(load_envelope(body, data_schema))
             except InvalidEvent as exc:
                 log.error("rebuild skips an invalid event: %s", exc, extra={"event_body": body})
         while True:

@@ -3,11 +3,12 @@
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import and_, func, or_, select
 
 from services.reports import sales
-from services.reports.fact_batch import apply_in_batch
+from services.reports.fact_batch import FactBatch, apply_in_batch
 from services.reports.models import (
     CustomerFact,
     DealFact,
@@ -94,36 +95,26 @@ def apply_deal_events(session, envelopes):
     """Deal events: keep each deal's newest state and move the sales totals with it.
 
     A handful of statements however many events: the deals' facts are read at
-    once, each deal goes straight to the state of its newest event (the totals
-    move by the difference, as they would event by event), and the totals move
-    in one upsert.
+    once (new ones inserted together), each deal goes straight to the state of
+    its newest event (the totals move by the difference, as they would event by
+    event), and the totals move in one upsert.
     """
     newest = {}
     for envelope in envelopes:
         deal_id = envelope["data"]["deal_id"]
         if deal_id not in newest or envelope["sequence"] > newest[deal_id]["sequence"]:
             newest[deal_id] = envelope
-    facts = {
-        fact.deal_id: fact
-        for fact in session.scalars(
-            select(DealFact)
-            .where(DealFact.deal_id.in_(sorted(newest)))
-            .order_by(DealFact.deal_id)
-            .with_for_update()
-        )
-    }
+    facts = FactBatch(session, DealFact, newest)
     probabilities = stage_probabilities(
         session, {envelope["data"]["deal"]["stage_id"] for envelope in newest.values()}
     )
     moves = []
     for deal_id, envelope in sorted(newest.items()):
-        fact = facts.get(deal_id)
+        fact = facts.find(deal_id)
         if fact is not None and fact.sequence >= envelope["sequence"]:
             continue  # older events arriving late: the newer state stands
         old = sales_state(fact) if fact is not None else None
-        if fact is None:
-            fact = DealFact(deal_id=deal_id)
-            session.add(fact)
+        fact = facts.get(deal_id, partial(DealFact, deal_id=deal_id))
         deal = envelope["data"]["deal"]
         fact.sequence = envelope["sequence"]
         fact.customer_id = deal["customer_id"]
@@ -140,6 +131,7 @@ def apply_deal_events(session, envelopes):
         fact.expected_close_date = deal["expected_close_date"]
         fact.closed_at = deal["closed_at"]
         moves += sales.moves(old, sales_state(fact))
+    facts.insert_created()
     move_totals(session, moves)
 
 
