@@ -7,8 +7,8 @@ every time). 1.4 million events would take hours, so the seeder gets the
 same rows another way:
 
 - customer, ticket and satisfaction events go through the service's own
-  effect functions, on a `MemorySession` that keeps the rows they get and
-  add by primary key (all those functions do) instead of a database; an
+  effect functions of one event on its batch's facts, on a `MemorySession`
+  that keeps the rows by primary key instead of a database; an
   interaction becomes the row its effect inserts (in bulk, so not through
   the MemorySession);
 - a deal's events are turned into its moves, its funnel counts, its latest
@@ -32,20 +32,43 @@ from sqlalchemy.orm import Session
 
 from crm_common.envelope import load_envelope, utcnow
 from crm_common.inbox import apply_once
-from services.reports import funnel, funnel_view, sales, segment_view, views
+from services.reports import funnel, funnel_view, sales, segment_view, ticket_view, views
+from services.reports import service as reports_service
 from services.reports.models import (
     AppliedEvent,
+    CustomerFact,
     DealFact,
     DealMove,
     DealStageCounts,
     FunnelTotals,
     InteractionFact,
     ProducerCursor,
+    SatisfactionFact,
+    TicketFact,
     ViewState,
 )
 from services.reports.service import APPLIERS
 
 SCHEMAS = {key: (effect, schema()) for key, (effect, schema) in APPLIERS.items()}
+# The service's effects made of one event's effect on its batch's facts:
+# (their model, the effect of one event, the view they move).
+FACT_EFFECTS = {
+    reports_service.apply_customer: (
+        CustomerFact,
+        views.apply_customer_event,
+        views.CUSTOMERS_VIEW,
+    ),
+    reports_service.apply_ticket: (
+        TicketFact,
+        ticket_view.apply_ticket_event,
+        ticket_view.SERVICE_VIEW,
+    ),
+    reports_service.apply_satisfaction: (
+        SatisfactionFact,
+        ticket_view.apply_satisfaction_recorded,
+        ticket_view.SATISFACTION_VIEW,
+    ),
+}
 STATE = ("view", "as_of", "events_applied")
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -90,6 +113,22 @@ class MemorySession:
         pass
 
 
+class MemoryFacts:
+    """What a FactBatch is to the effect of one event, over the facts of `model` that a
+    MemorySession keeps."""
+
+    def __init__(self, session, model):
+        self.session = session
+        self.model = model
+
+    def get(self, key, make):
+        fact = self.session.get(self.model, key)
+        if fact is None:
+            fact = make()
+            self.session.add(fact)
+        return fact
+
+
 class Seeder:
     """Applies events into memory (see the module docstring); `write` puts them in a database."""
 
@@ -102,8 +141,9 @@ class Seeder:
         self.events = 0
 
     def apply(self, body):
-        """One event that is not a deal's, through its effect function (an interaction's
-        inserts in bulk: its row is the one segment_view.apply_interactions_logged writes)."""
+        """One event that is not a deal's, through the effect of one event on its batch's
+        facts (an interaction's inserts in bulk: its row is the one
+        segment_view.apply_interactions_logged writes)."""
         effect, envelope = loaded(body)
         if envelope["event_type"] == "interaction_logged":
             data = envelope["data"]
@@ -117,7 +157,9 @@ class Seeder:
             )
             views.touch(self.session, "interactions", envelope["occurred_at"])
         else:
-            effect(self.session, envelope)
+            model, apply_event, view = FACT_EFFECTS[effect]
+            apply_event(MemoryFacts(self.session, model), envelope)
+            views.touch(self.session, view, envelope["occurred_at"])
         self.record(envelope)
 
     def apply_deal(self, bodies):

@@ -11,10 +11,12 @@ import logging
 import zlib
 from datetime import UTC
 
+import psycopg2
 from nameko.extensions import DependencyProvider
 from psycopg2.extras import execute_values
 from sqlalchemy import DateTime, MetaData, TypeDecorator, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from crm_common.config import db_url_key
@@ -263,6 +265,11 @@ def insert_rows(session, statement, rows):
             [tuple(row[column] for column in columns) for row in rows],
             page_size=ROWS_PER_INSERT,
         )
+    except psycopg2.Error as exc:
+        # Past SQLAlchemy, the driver's error is raised bare: wrapped as SQLAlchemy wraps
+        # it (IntegrityError for a duplicate key), for the retries that catch those. A
+        # bare one killed a rebuild racing a live consumer until its lease ran out.
+        raise DBAPIError.instance(sql, None, exc, psycopg2.Error) from None
     finally:
         cursor.close()
 

@@ -59,18 +59,37 @@ from services.reports.schemas import (
 log = logging.getLogger(__name__)
 
 
+def touch_batch(session, names, envelopes):
+    """Record the batch in each view it moved, once: as of its newest event."""
+    views.touch_all(
+        session, names, max(envelope["occurred_at"] for envelope in envelopes), len(envelopes)
+    )
+
+
+def moving(view, apply_events):
+    """The effect of events that `apply_events(session, envelopes)` applies to one `view`,
+    batched: the view is touched once per batch."""
+
+    def apply_all(session, envelopes):
+        apply_events(session, envelopes)
+        touch_batch(session, (view,), envelopes)
+
+    return batched(apply_all)
+
+
+apply_customer = moving(views.CUSTOMERS_VIEW, views.apply_customer_events)
+apply_interaction = moving("interactions", segment_view.apply_interactions_logged)
+apply_ticket = moving(ticket_view.SERVICE_VIEW, ticket_view.apply_ticket_events)
+apply_satisfaction = moving(ticket_view.SATISFACTION_VIEW, ticket_view.apply_satisfactions_recorded)
+
+
 def apply_deals(session, envelopes):
     """Deal events move the sales totals and the funnel."""
     funnel_view.lock_deals(session, envelopes)
     views.apply_deal_events(session, envelopes)
     funnel_view.apply_deal_moves(session, envelopes)
     funnel_snapshots.forget_moves(session, envelopes)
-    views.touch_all(
-        session,
-        (funnel_view.FUNNEL_VIEW, views.SALES_VIEW),
-        max(envelope["occurred_at"] for envelope in envelopes),
-        len(envelopes),
-    )
+    touch_batch(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelopes)
 
 
 apply_deal = batched(apply_deals)
@@ -83,35 +102,12 @@ def apply_pipeline(session, envelope):
     views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
 
 
-def apply_interactions(session, envelopes):
-    segment_view.apply_interactions_logged(session, envelopes)
-    views.touch(
-        session,
-        "interactions",
-        max(envelope["occurred_at"] for envelope in envelopes),
-        len(envelopes),
-    )
-
-
-apply_interaction = batched(apply_interactions)
-
-
-def apply_ticket(session, envelope):
-    ticket_view.apply_ticket_event(session, envelope)
-    views.touch(session, ticket_view.SERVICE_VIEW, envelope["occurred_at"])
-
-
-def apply_satisfaction(session, envelope):
-    ticket_view.apply_satisfaction_recorded(session, envelope)
-    views.touch(session, ticket_view.SATISFACTION_VIEW, envelope["occurred_at"])
-
-
 # What reports do with each event they use, whether it arrives from the
 # broker or from the producer's log: (effect on the views, schema of its data).
 APPLIERS = {
-    ("customers", "customer_created"): (views.apply_customer_created, CustomerCreatedData),
-    ("customers", "customer_updated"): (views.apply_customer_updated, CustomerUpdatedData),
-    ("customers", "customer_merged"): (views.apply_customer_merged, CustomerMergedData),
+    ("customers", "customer_created"): (apply_customer, CustomerCreatedData),
+    ("customers", "customer_updated"): (apply_customer, CustomerUpdatedData),
+    ("customers", "customer_merged"): (apply_customer, CustomerMergedData),
     **{
         ("pipeline", event_type): (apply_deal, DealEventData)
         for event_type in (
@@ -135,6 +131,9 @@ APPLIERS = {
     ("interactions", "ticket_sla_breached"): (apply_ticket, TicketSlaBreachedData),
     ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
+# One instance of each data schema, loading every event of its kind: a new instance
+# costs several times the load itself (its nested schemas are made on first use).
+DATA_SCHEMAS = {key: schema() for key, (_, schema) in APPLIERS.items()}
 PRODUCERS = sorted({producer for producer, _ in APPLIERS})
 # A rebuild replays the pipelines first: deals replayed before their pipeline's stages
 # are known would all be counted again when the stages arrive.
@@ -245,15 +244,13 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
         return {**super().health_details(), "lag_seconds": lag.lag_seconds(self.db, utcnow())}
 
     def apply(self, producer, body):
-        applier = APPLIERS.get(
-            (producer, body.get("event_type") if isinstance(body, dict) else None)
-        )
+        key = (producer, body.get("event_type") if isinstance(body, dict) else None)
+        applier = APPLIERS.get(key)
         if applier is None:
             if isinstance(body, dict) and isinstance(body.get("event_type"), str):
                 return False  # an event these views do not use
             return self.inbox.apply(body, None)  # not an event at all: a dead letter
-        effect, data_schema = applier
-        return self.inbox.apply(body, effect, data_schema())
+        return self.inbox.apply(body, applier[0], DATA_SCHEMAS[key])
 
     @timer(interval=1)
     def catch_up(self):
@@ -492,11 +489,11 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
         """One page of a log in one transaction with the rebuild's progress."""
         envelopes = []
         for body in page["events"]:
-            applier = APPLIERS.get((producer, body.get("event_type")))
-            if applier is None:
+            data_schema = DATA_SCHEMAS.get((producer, body.get("event_type")))
+            if data_schema is None:
                 continue
             try:
-                envelopes.append(load_envelope(body, applier[1]()))
+                envelopes.append(load_envelope(body, data_schema))
             except InvalidEvent as exc:
                 log.error("rebuild skips an invalid event: %s", exc, extra={"event_body": body})
         while True:

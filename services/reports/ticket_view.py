@@ -9,11 +9,12 @@ answers recorded by then.
 
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 
 from sqlalchemy import case, func, or_, select
 
-from crm_common.db import lock_for
 from services.reports import service_desk
+from services.reports.fact_batch import apply_in_batch
 from services.reports.medians import medians
 from services.reports.models import SatisfactionFact, TicketFact
 
@@ -27,26 +28,31 @@ GROUPS = {
 BREACH_FLAGS = {"first_response": "response_breached", "resolution": "resolution_breached"}
 
 
-def ticket_fact(session, data):
-    """The ticket's fact, locked against other instances, created if this is its first event."""
-    lock_for(session, f"reports:ticket:{data['ticket_id']}")
-    fact = session.get(TicketFact, data["ticket_id"])
-    if fact is None:
-        fact = TicketFact(
-            ticket_id=data["ticket_id"],
-            customer_id=data["customer_id"],
-            priority=data["priority"],
-            assignee_sequence=0,
-            resolved=False,
-            resolved_sequence=0,
-            resolution_sequence=0,
-            response_breached=False,
-            resolution_breached=False,
-        )
-        session.add(fact)
-    if data.get("channel"):
-        fact.channel = data["channel"]
-    return fact
+def apply_ticket_events(session, envelopes):
+    """Ticket events (opened, a workflow step, an SLA breach), each as it would apply alone,
+    in order."""
+    keys = {envelope["data"]["ticket_id"] for envelope in envelopes}
+    apply_in_batch(session, TicketFact, keys, apply_ticket_event, envelopes)
+
+
+def new_ticket_fact(data):
+    """The fact of a ticket whose first event is `data`."""
+    return TicketFact(
+        ticket_id=data["ticket_id"],
+        customer_id=data["customer_id"],
+        priority=data["priority"],
+        channel=None,
+        assignee=None,
+        assignee_sequence=0,
+        opened_at=None,
+        first_response_seconds=None,
+        resolved=False,
+        resolved_sequence=0,
+        resolution_seconds=None,
+        resolution_sequence=0,
+        response_breached=False,
+        resolution_breached=False,
+    )
 
 
 def _set_assignee(fact, data, sequence):
@@ -61,10 +67,12 @@ def _set_resolved(fact, resolved, sequence):
         fact.resolved_sequence = sequence
 
 
-def apply_ticket_event(session, envelope):
-    """Any ticket event (opened, a workflow step, an SLA breach)."""
+def apply_ticket_event(facts, envelope):
+    """What one ticket event changes in its ticket's fact (of `facts`, a FactBatch)."""
     data, sequence, kind = envelope["data"], envelope["sequence"], envelope["event_type"]
-    fact = ticket_fact(session, data)
+    fact = facts.get(data["ticket_id"], partial(new_ticket_fact, data))
+    if data.get("channel"):
+        fact.channel = data["channel"]
     _set_assignee(fact, data, sequence)
     if kind == "ticket_opened":
         fact.opened_at = data["opened_at"]
@@ -85,21 +93,29 @@ def apply_ticket_event(session, envelope):
         setattr(fact, BREACH_FLAGS[data["kind"]], True)
 
 
-def apply_satisfaction_recorded(session, envelope):
+def apply_satisfactions_recorded(session, envelopes):
+    """Satisfaction answers, each as it would apply alone, in order."""
+    keys = {envelope["data"]["ticket_id"] for envelope in envelopes}
+    apply_in_batch(session, SatisfactionFact, keys, apply_satisfaction_recorded, envelopes)
+
+
+def apply_satisfaction_recorded(facts, envelope):
+    """One answer per ticket: the first applied stands, a later one (another id) is the
+    producer's error."""
     data = envelope["data"]
-    if session.get(SatisfactionFact, data["ticket_id"]) is not None:
-        return  # one answer per ticket: a second one (another id) is the producer's error
+    facts.get(data["ticket_id"], partial(new_satisfaction_fact, data))
+
+
+def new_satisfaction_fact(data):
     recorded_at = data["recorded_at"]
-    session.add(
-        SatisfactionFact(
-            ticket_id=data["ticket_id"],
-            satisfaction_id=data["satisfaction_id"],
-            score=data["score"],
-            agent=data.get("agent"),
-            channel=data["channel"],
-            recorded_at=recorded_at,
-            month=recorded_at.astimezone(UTC).strftime("%Y-%m"),
-        )
+    return SatisfactionFact(
+        ticket_id=data["ticket_id"],
+        satisfaction_id=data["satisfaction_id"],
+        score=data["score"],
+        agent=data.get("agent"),
+        channel=data["channel"],
+        recorded_at=recorded_at,
+        month=recorded_at.astimezone(UTC).strftime("%Y-%m"),
     )
 
 

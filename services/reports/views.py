@@ -3,10 +3,12 @@
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import and_, func, or_, select
 
 from services.reports import sales
+from services.reports.fact_batch import FactBatch, apply_in_batch
 from services.reports.models import (
     CustomerFact,
     DealFact,
@@ -24,14 +26,28 @@ TOTALS_KEY = ("owner", "month", "currency")
 TRACKED = ("status", "owner")
 
 
-def fact_of(session, customer_id, sequence):
+def apply_customer_events(session, envelopes):
+    """Customer events (created, updated, merged), each as it would apply alone, in order."""
+    keys = set()
+    for envelope in envelopes:
+        data = envelope["data"]
+        keys.update([data.get("customer_id", data.get("survivor_id")), *data.get("merged_ids", ())])
+    apply_in_batch(session, CustomerFact, keys, apply_customer_event, envelopes)
+
+
+def apply_customer_event(facts, envelope):
+    """What one customer event changes in `facts` (a FactBatch of customer facts)."""
+    CUSTOMER_EFFECTS[envelope["event_type"]](facts, envelope["data"], envelope["sequence"])
+
+
+def fact_of(facts, customer_id, sequence):
     """The customer's fact, created empty if this is the first event seen of it."""
-    fact = session.get(CustomerFact, customer_id, with_for_update=True)
-    if fact is None:
-        fact = CustomerFact(
+    fact = facts.get(
+        customer_id,
+        lambda: CustomerFact(
             customer_id=customer_id, status_sequence=0, owner_sequence=0, sequence=0
-        )
-        session.add(fact)
+        ),
+    )
     fact.sequence = max(fact.sequence, sequence)
     return fact
 
@@ -44,33 +60,30 @@ def set_newer(fact, values, sequence):
             setattr(fact, f"{field}_sequence", sequence)
 
 
-def apply_customer_created(session, envelope):
-    data = envelope["data"]
-    fact = fact_of(session, data["customer_id"], envelope["sequence"])
+def _customer_created(facts, data, sequence):
+    fact = fact_of(facts, data["customer_id"], sequence)
     fact.created_at = data["created_at"]
-    set_newer(fact, data, envelope["sequence"])
-    touch(session, CUSTOMERS_VIEW, envelope["occurred_at"])
+    set_newer(fact, data, sequence)
 
 
-def apply_customer_updated(session, envelope):
-    data = envelope["data"]
-    fact = fact_of(session, data["customer_id"], envelope["sequence"])
-    set_newer(
-        fact, {field: new for field, (_, new) in data["changes"].items()}, envelope["sequence"]
-    )
-    touch(session, CUSTOMERS_VIEW, envelope["occurred_at"])
+def _customer_updated(facts, data, sequence):
+    fact = fact_of(facts, data["customer_id"], sequence)
+    set_newer(fact, {field: new for field, (_, new) in data["changes"].items()}, sequence)
 
 
-def apply_customer_merged(session, envelope):
-    data = envelope["data"]
-    survivor = fact_of(session, data["survivor_id"], envelope["sequence"])
-    set_newer(
-        survivor, {field: new for field, (_, new) in data["changes"].items()}, envelope["sequence"]
-    )
+def _customer_merged(facts, data, sequence):
+    survivor = fact_of(facts, data["survivor_id"], sequence)
+    set_newer(survivor, {field: new for field, (_, new) in data["changes"].items()}, sequence)
     for merged_id in data["merged_ids"]:
         # Merging is final: whatever else arrives of a merged customer, it stays merged.
-        fact_of(session, merged_id, 0).merged_into = data["survivor_id"]
-    touch(session, CUSTOMERS_VIEW, envelope["occurred_at"])
+        fact_of(facts, merged_id, 0).merged_into = data["survivor_id"]
+
+
+CUSTOMER_EFFECTS = {
+    "customer_created": _customer_created,
+    "customer_updated": _customer_updated,
+    "customer_merged": _customer_merged,
+}
 
 
 def apply_deal_event(session, envelope):
@@ -82,36 +95,26 @@ def apply_deal_events(session, envelopes):
     """Deal events: keep each deal's newest state and move the sales totals with it.
 
     A handful of statements however many events: the deals' facts are read at
-    once, each deal goes straight to the state of its newest event (the totals
-    move by the difference, as they would event by event), and the totals move
-    in one upsert.
+    once (new ones inserted together), each deal goes straight to the state of
+    its newest event (the totals move by the difference, as they would event by
+    event), and the totals move in one upsert.
     """
     newest = {}
     for envelope in envelopes:
         deal_id = envelope["data"]["deal_id"]
         if deal_id not in newest or envelope["sequence"] > newest[deal_id]["sequence"]:
             newest[deal_id] = envelope
-    facts = {
-        fact.deal_id: fact
-        for fact in session.scalars(
-            select(DealFact)
-            .where(DealFact.deal_id.in_(sorted(newest)))
-            .order_by(DealFact.deal_id)
-            .with_for_update()
-        )
-    }
+    facts = FactBatch(session, DealFact, newest)
     probabilities = stage_probabilities(
         session, {envelope["data"]["deal"]["stage_id"] for envelope in newest.values()}
     )
     moves = []
     for deal_id, envelope in sorted(newest.items()):
-        fact = facts.get(deal_id)
+        fact = facts.find(deal_id)
         if fact is not None and fact.sequence >= envelope["sequence"]:
             continue  # older events arriving late: the newer state stands
         old = sales_state(fact) if fact is not None else None
-        if fact is None:
-            fact = DealFact(deal_id=deal_id)
-            session.add(fact)
+        fact = facts.get(deal_id, partial(DealFact, deal_id=deal_id))
         deal = envelope["data"]["deal"]
         fact.sequence = envelope["sequence"]
         fact.customer_id = deal["customer_id"]
@@ -128,6 +131,7 @@ def apply_deal_events(session, envelopes):
         fact.expected_close_date = deal["expected_close_date"]
         fact.closed_at = deal["closed_at"]
         moves += sales.moves(old, sales_state(fact))
+    facts.insert_created()
     move_totals(session, moves)
 
 

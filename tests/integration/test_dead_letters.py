@@ -16,7 +16,6 @@ from crm_common.config import db_url_key
 from gateway.service import GatewayService
 from services.customers.service import CustomersService
 from services.reports import service as reports_service
-from services.reports import views
 from services.reports.models import AppliedEvent, DeadLetter
 from services.reports.service import ReportsService
 from tests.integration.conftest import ALL_SERVICES
@@ -216,7 +215,7 @@ def test_a_database_outage_is_waited_out_not_dead_lettered(
 def test_the_cli_lists_and_replays_dead_letters(crm_config, runner_factory, monkeypatch):
     runner_factory(crm_config, CustomersService, ReportsService).start()
     body = customer_created("c-cli")
-    real = views.apply_customer_created
+    real = reports_service.apply_customer
     monkeypatch.setitem(
         reports_service.APPLIERS,
         CUSTOMER_CREATED,

@@ -27,9 +27,7 @@ def test_a_rebuild_gives_the_live_numbers_even_with_events_arriving_meanwhile(cl
         activity(client, number)
     wait_for(
         lambda: ok(client.get("/api/v1/admin/reports/rebuild"))["status"] == "done",
-        # Ticket and customer events are still applied one by one in a rebuild page
-        # (README, "Reports at size"): give a loaded machine room.
-        timeout=180,
+        timeout=60,
         message="the second rebuild",
     )
     during = settled(client, 6)

@@ -12,6 +12,7 @@ from crm_common.inbox import apply_many, apply_once
 from services.reports import views
 from services.reports.models import AppliedEvent, CustomerFact, DeadLetter, ViewState
 from services.reports.schemas import CustomerCreatedData
+from services.reports.service import apply_customer
 from tests.support.fakes import bound_inbox, database_for
 from tests.support.streams import customer_created
 
@@ -48,8 +49,8 @@ def count(database, model):
 
 def test_an_event_delivered_twice_is_applied_once(inbox, database):
     body = customer_created()
-    assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is True
-    assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is False
+    assert inbox.apply(body, apply_customer, CustomerCreatedData()) is True
+    assert inbox.apply(body, apply_customer, CustomerCreatedData()) is False
     assert count(database, CustomerFact) == 1
     assert count(database, AppliedEvent) == 1
     with database.session() as session:
@@ -62,7 +63,7 @@ def test_an_effect_that_fails_leaves_no_trace_so_a_retry_applies_it(database):
     envelope = load_envelope(customer_created(), CustomerCreatedData())
 
     def failing(session, envelope):
-        views.apply_customer_created(session, envelope)
+        apply_customer(session, envelope)
         raise RuntimeError("database went away mid-way")
 
     with database.session() as session, pytest.raises(RuntimeError):
@@ -71,7 +72,7 @@ def test_an_effect_that_fails_leaves_no_trace_so_a_retry_applies_it(database):
     assert count(database, CustomerFact) == 0
 
     with database.session() as session:
-        assert apply_once(session, AppliedEvent, envelope, views.apply_customer_created) is True
+        assert apply_once(session, AppliedEvent, envelope, apply_customer) is True
     assert count(database, CustomerFact) == 1
 
 
@@ -83,8 +84,8 @@ def letters(database):
 def test_an_invalid_event_is_a_dead_letter_at_once_without_effect(inbox, database):
     body = customer_created()
     del body["data"]["status"]
-    assert inbox.apply(body, views.apply_customer_created, CustomerCreatedData()) is False
-    assert inbox.apply({"hello": "world"}, views.apply_customer_created) is False
+    assert inbox.apply(body, apply_customer, CustomerCreatedData()) is False
+    assert inbox.apply({"hello": "world"}, apply_customer) is False
     assert count(database, CustomerFact) == 0
     assert count(database, AppliedEvent) == 0
     invalid_data, not_an_event = letters(database)
@@ -101,8 +102,8 @@ def test_an_invalid_event_is_a_dead_letter_at_once_without_effect(inbox, databas
 
 def test_the_same_message_failing_again_updates_its_one_entry(inbox, database):
     body = {"hello": "world"}
-    inbox.apply(body, views.apply_customer_created)
-    inbox.apply(body, views.apply_customer_created)
+    inbox.apply(body, apply_customer)
+    inbox.apply(body, apply_customer)
     [letter] = letters(database)
     assert letter.attempts == 2
 
@@ -119,7 +120,7 @@ def test_the_same_message_failing_again_updates_its_one_entry(inbox, database):
 )
 def test_a_failure_that_may_pass_is_kept_for_a_retry_after_a_backoff(inbox, database, failure):
     def fails(session, envelope):
-        views.apply_customer_created(session, envelope)
+        apply_customer(session, envelope)
         raise failure
 
     assert inbox.apply(customer_created(), fails, CustomerCreatedData()) is False
@@ -169,17 +170,17 @@ def test_when_the_failure_cannot_be_recorded_the_event_goes_back_to_the_queue(
     with pytest.raises(OperationalError):
         inbox.apply(customer_created(), fails, CustomerCreatedData())
     with pytest.raises(Exception, match="Not a valid"):
-        inbox.apply({**customer_created(), "event_id": "nope"}, views.apply_customer_created)
+        inbox.apply({**customer_created(), "event_id": "nope"}, apply_customer)
     assert count(database, DeadLetter) == 0
     assert counted(inbox, "failed", "customer_created", "reason", "requeued") == 1
 
 
 def test_a_batch_applies_each_new_event_once_and_skips_those_applied_before(inbox, database):
     first, second = customer_created("c-1"), customer_created("c-2")
-    assert inbox.apply(first, views.apply_customer_created, CustomerCreatedData())
+    assert inbox.apply(first, apply_customer, CustomerCreatedData())
     batch = [load_envelope(body, CustomerCreatedData()) for body in (first, second, second)]
     with database.session() as session:
-        applied = apply_many(session, AppliedEvent, batch, lambda _: views.apply_customer_created)
+        applied = apply_many(session, AppliedEvent, batch, lambda _: apply_customer)
         session.commit()
     assert len(applied) == 1
     assert count(database, AppliedEvent) == 2

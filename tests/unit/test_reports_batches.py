@@ -71,17 +71,28 @@ def effect_of(envelope):
     return APPLIERS[(envelope["producer"], envelope["event_type"])][0]
 
 
+def apply_in_random_batches(session, delivered, seed, batch_size):
+    """Batches of random sizes up to `batch_size`, some of one event, each committed: a
+    repeat meets its first delivery in the same batch or in the database."""
+    rng, start = random.Random(seed), 0
+    while start < len(delivered):
+        size = rng.randint(1, batch_size)
+        apply_many(session, AppliedEvent, delivered[start : start + size], effect_of)
+        session.commit()
+        start += size
+
+
 def new_session(base, name):
     url = f"sqlite:///{base}/{name}.db"
     migrations.upgrade("reports", url)
     return database_for(url).session()
 
 
-def contents(session):
-    """The rows of the views; totals rows that count nothing are left out (events one by
+def contents(session, models=COMPARED):
+    """The rows of the views' `models`; totals rows that count nothing are left out (events one by
     one leave such rows behind where a batch's moves cancel out before they are written)."""
     tables = {}
-    for model in COMPARED:
+    for model in models:
         table = model.__table__
         keys = [column.name for column in table.primary_key.columns]
         rows = session.execute(select(table).order_by(*table.primary_key.columns)).all()
@@ -118,15 +129,7 @@ def test_batches_of_shuffled_repeated_events_build_the_views_of_one_ordered_pass
                 str(envelope["event_id"])
             }
         one.commit()
-        delivered = shuffled_with_repeats(ordered, seed)
-        # Batches of random sizes, some committed alone: a repeat meets its first
-        # delivery in the same batch or in the database.
-        rng, start = random.Random(seed), 0
-        while start < len(delivered):
-            size = rng.randint(1, batch_size)
-            apply_many(other, AppliedEvent, delivered[start : start + size], effect_of)
-            other.commit()
-            start += size
+        apply_in_random_batches(other, shuffled_with_repeats(ordered, seed), seed, batch_size)
         assert contents(other) == contents(one)
         for owner in (None, "kim"):
             assert funnel_view.funnel_report(other, owner=owner) == funnel_view.funnel_report(

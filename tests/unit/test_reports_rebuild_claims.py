@@ -6,15 +6,16 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from crm_common.envelope import utcnow
-from services.reports import rebuild, views
+from services.reports import rebuild
 from services.reports.models import CustomerFact, Rebuild
+from services.reports.service import apply_customer
 from tests.unit.test_reports_funnel import new_session
 from tests.unit.test_reports_views import created
 
 
 def test_a_rebuild_is_claimed_once_empties_the_views_and_is_taken_over_when_quiet(tmp_path):
     with new_session(tmp_path) as session:
-        views.apply_customer_created(session, created("c-1"))
+        apply_customer(session, created("c-1"))
         session.commit()
         requested, new = rebuild.request(session, "admin")
         again, new_again = rebuild.request(session, "someone else")
@@ -24,7 +25,7 @@ def test_a_rebuild_is_claimed_once_empties_the_views_and_is_taken_over_when_quie
         assert rebuild.claim(session, now) == requested.rebuild_id
         assert session.scalar(select(func.count()).select_from(CustomerFact)) == 0
         # Running, with a fresh heartbeat: nobody else takes it.
-        views.apply_customer_created(session, created("c-2"))
+        apply_customer(session, created("c-2"))
         session.commit()
         assert rebuild.claim(session, now + timedelta(seconds=5)) is None
         # Quiet past the lease: taken over, the views as they are (not emptied again).

@@ -6,6 +6,7 @@ from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
 from services.reports import views
 from services.reports.schemas import CustomerCreatedData
+from services.reports.service import apply_customer
 from tests.support.fakes import database_for
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -40,7 +41,7 @@ def test_customers_are_counted_per_status_and_owner(session):
     for number, (status, owner) in enumerate(
         [("lead", "sam"), ("lead", "sam"), ("lead", None), ("customer", "kim")]
     ):
-        views.apply_customer_created(session, created(f"c-{number}", status, owner))
+        apply_customer(session, created(f"c-{number}", status, owner))
     session.commit()
     assert views.customers_by_status_owner(session) == {
         "items": [
@@ -53,8 +54,8 @@ def test_customers_are_counted_per_status_and_owner(session):
 
 
 def test_a_second_creation_of_one_customer_changes_no_count(session):
-    views.apply_customer_created(session, created("c-1", "lead", "sam"))
-    views.apply_customer_created(session, created("c-1", "customer", "kim"))
+    apply_customer(session, created("c-1", "lead", "sam"))
+    apply_customer(session, created("c-1", "customer", "kim"))
     session.commit()
     assert views.customers_by_status_owner(session)["items"] == [
         {"status": "lead", "owner": "sam", "customers": 1}
@@ -66,8 +67,8 @@ def test_freshness_follows_the_newest_event_and_never_moves_back(session):
         "as_of": None,
         "lag_seconds": None,
     }
-    views.apply_customer_created(session, created("c-2", at=T0 + timedelta(seconds=30)))
-    views.apply_customer_created(session, created("c-1", at=T0))  # late arrival of an older event
+    apply_customer(session, created("c-2", at=T0 + timedelta(seconds=30)))
+    apply_customer(session, created("c-1", at=T0))  # late arrival of an older event
     session.commit()
     now = T0 + timedelta(seconds=90)
     assert views.freshness(views.view_state(session, views.CUSTOMERS_VIEW), now) == {
