@@ -3,7 +3,6 @@ publishing events as their producers would, and timing HTTP requests."""
 
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -16,6 +15,7 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from bench.memory import RUN_PEAKS
 from bench.traffic import schedule
+from tests.support.processes import Processes
 from tests.support.waiting import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,50 +76,26 @@ def bench_env(vhost, data_dir, **settings):
     return env
 
 
-class Services:
-    """`crm run NAME` processes sharing one environment; their logs go to `log_dir` if given.
-
-    Each process's peak memory is noted in `peaks` as it is stopped (the run's, by default)."""
+class Services(Processes):
+    """The `crm run` processes of a benchmark (tests/support/processes.py); each one's peak
+    memory is noted in `peaks` as it is stopped (the run's, by default)."""
 
     def __init__(self, env, log_dir=None, peaks=RUN_PEAKS):
-        self.env = env
-        self.log_dir = log_dir
+        super().__init__(env, log_dir)
         self.peaks = peaks
-        self.processes = {}
-
-    def start(self, name, module=None, **env):
-        """`crm run NAME`, or `python -m module` under that name; `env` on top of theirs."""
-        log = open(Path(self.log_dir) / f"{name}.log", "a") if self.log_dir else None
-        command = ["-m", module] if module else ["-m", "crm_common.cli", "run", name]
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, *command],
-            env={**self.env, **env},
-            cwd=ROOT,
-            stdout=log or subprocess.DEVNULL,
-            stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-        )
-        if log:
-            log.close()
-
-    def pids(self):
-        return {name: process.pid for name, process in self.processes.items()}
 
     def stop(self, name, seconds=STOP_SECONDS):
         """Ask the process to stop; kill it if it has not after `seconds`."""
-        process = self.processes.pop(name)
-        self.peaks.note(name, process.pid)
-        process.terminate()
+        self.peaks.note(name, self.running[name].pid)
         try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
+            super().stop(name, seconds)
+        except AssertionError:
             # A service busy with a backlog on a loaded machine may not finish its
             # workers in time; the bench has what it measured, so it goes.
             print(f"bench: {name} did not stop in {seconds} s; killed", file=sys.stderr)
-            process.kill()
-            process.wait(timeout=STOP_SECONDS)
 
     def stop_all(self):
-        for name in list(self.processes):
+        for name in list(self.running):
             self.stop(name)
 
 

@@ -15,7 +15,6 @@ schema format (a superset of JSON Schema draft 07) reads the same way.
 """
 
 import importlib
-import importlib.metadata
 from pathlib import Path
 
 import yaml
@@ -23,6 +22,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 
+from crm_common import version
 from crm_common.config import SERVICES
 from crm_common.envelope import SCHEMA_VERSION, EnvelopeSchema
 
@@ -219,10 +219,3 @@ def write(path=DOCUMENT_PATH):
 def is_current(path=DOCUMENT_PATH):
     path = Path(path)
     return path.exists() and path.read_text() == as_yaml(document())
-
-
-def version():
-    try:
-        return importlib.metadata.version("crm")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
-        return "0.0.0"

@@ -12,6 +12,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 # Every event's data is at this version: fields are only added within it (SPEC section 3).
 SCHEMA_VERSION = 1
 
+# [old, new] of one changed field, as every `changes: {field: [old, new]}` of an event's data.
+Change = fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2))
+
 
 class EnvelopeSchema(Schema):
     class Meta:

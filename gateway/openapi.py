@@ -25,7 +25,6 @@ X-RateLimit-* headers (but a 401 and a 414, which no request counted gets).
 import decimal
 import functools
 import http
-import importlib.metadata
 import inspect
 import re
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
 
+from crm_common import version
 from gateway import answers, schemas
 from gateway.http import ERROR_CODES, REQUEST_ID_HEADER
 from gateway.idempotency import KEY_HEADER as IDEMPOTENCY_KEY
@@ -416,10 +416,3 @@ def ranges_as_numbers(converter, field, ret, **kwargs):
 def json_number(value):
     number = decimal.Decimal(value)
     return int(number) if number == number.to_integral_value() else float(number)
-
-
-def version():
-    try:
-        return importlib.metadata.version("crm")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
-        return "0.0.0"

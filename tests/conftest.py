@@ -13,13 +13,11 @@ from psycogreen.eventlet import patch_psycopg  # noqa: E402
 
 patch_psycopg()
 
-import uuid  # noqa: E402
-
 import pytest  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
 
 from tests.support import settings  # noqa: E402
+from tests.support.databases import PostgresDatabases, SqliteTemplates, database_url  # noqa: E402
 from tests.support.system import forget_redis_keys, system_config  # noqa: E402
 
 
@@ -30,32 +28,36 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def pg_admin():
-    engine = create_engine(settings.PG_URL, isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
+def pg_databases():
+    """The test databases of this session on the tests' PostgreSQL server."""
+    admin = create_engine(settings.PG_URL, isolation_level="AUTOCOMMIT")
+    databases = PostgresDatabases(admin)
+    yield databases
+    databases.close()
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory):
+    return SqliteTemplates(tmp_path_factory.mktemp("schema-templates"))
 
 
 @pytest.fixture
-def make_db_url(tmp_path, pg_admin):
-    """make(kind, name): the URL of a new, empty SQLite file or PostgreSQL database."""
+def make_db_url(tmp_path, pg_databases, sqlite_templates):
+    """make(kind, name, schema=None): the URL of a new SQLite file or PostgreSQL database,
+    empty or, given a service name as `schema`, at that service's newest schema."""
     created = []
 
-    def make(kind, name):
+    def make(kind, name, schema=None):
         if kind == "sqlite":
-            return f"sqlite:///{tmp_path / name}.db"
-        database = f"crm_test_{name}_{uuid.uuid4().hex[:12]}"
-        with pg_admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{database}"'))
+            path = tmp_path / f"{name}.db"
+            return sqlite_templates.copy(schema, path) if schema else f"sqlite:///{path}"
+        database = pg_databases.create(name, schema)
         created.append(database)
-        return (
-            make_url(settings.PG_URL).set(database=database).render_as_string(hide_password=False)
-        )
+        return database_url(settings.PG_URL, database)
 
     yield make
-    with pg_admin.connect() as connection:
-        for database in created:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    pg_databases.drop(created)
 
 
 @pytest.fixture
@@ -68,7 +70,7 @@ def db_kind():
 def crm_config(rabbit_config, make_db_url, db_kind, tmp_path):
     """The config `crm run` would build, in a private vhost, every database migrated."""
     config = system_config(
-        rabbit_config["AMQP_URI"], lambda name: make_db_url(db_kind, name), tmp_path
+        rabbit_config["AMQP_URI"], lambda name: make_db_url(db_kind, name, schema=name), tmp_path
     )
     yield config
     forget_redis_keys(config)

@@ -4,10 +4,9 @@ Each schema describes the `data` of one event type at schema_version 1.
 Changes within a version are additive only.
 """
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
-# [old, new] of one changed field.
-Change = fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2))
+from crm_common.envelope import Change
 
 
 class CustomerCreated(Schema):

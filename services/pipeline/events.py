@@ -10,10 +10,9 @@ other event to be correct. Closing a deal is one event: `deal_won` or
 separate `deal_stage_changed` into the closing stage is sent.
 """
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
-# [old, new] of one changed field.
-Change = fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2))
+from crm_common.envelope import Change
 
 
 class StageData(Schema):

@@ -32,14 +32,17 @@ def module_settings():
 
 
 @pytest.fixture(scope="module")
-def module_client(vhost_pipeline, tmp_path_factory, module_settings):
+def module_client(vhost_pipeline, tmp_path_factory, module_settings, sqlite_templates):
     """As `client`, but one system (SQLite) for every test of the module: for modules of
     many short tests that each make records of their own."""
     folder = tmp_path_factory.mktemp("system")
     with vhost_pipeline.get() as vhost:
         amqp_uri = urlunsplit(urlsplit(AMQP_URI)._replace(path="/" + quote(vhost, safe="")))
         config = system_config(
-            amqp_uri, lambda name: f"sqlite:///{folder / name}.db", folder, **module_settings
+            amqp_uri,
+            lambda name: sqlite_templates.copy(name, folder / f"{name}.db"),
+            folder,
+            **module_settings,
         )
         runner = ServiceRunner(config)
         for service_cls in (GatewayService, *ALL_SERVICES):

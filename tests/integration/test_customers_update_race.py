@@ -4,7 +4,6 @@ import pytest
 from nameko.testing.services import worker_factory
 from sqlalchemy import update
 
-from crm_common import migrations
 from crm_common.outbox import OutboxWriter
 from services.customers import domain
 from services.customers.events import CATALOG
@@ -18,8 +17,7 @@ from tests.support.fakes import bound_outbox, database_for
 def test_a_change_that_meets_a_version_it_did_not_read_is_a_conflict(
     make_db_url, monkeypatch, db_kind
 ):
-    url = make_db_url(db_kind, "customers")
-    migrations.upgrade("customers", url)
+    url = make_db_url(db_kind, "customers", schema="customers")
     database = database_for(url)
     outbox = bound_outbox(OutboxEvent, CATALOG, database, service_name="customers")
 

@@ -14,7 +14,7 @@ SAM = {"subject": "sam", "own_only": True}
 
 @pytest.fixture
 def workers(make_db_url):
-    workers = PipelineWorkers(make_db_url("postgres", "pipeline"))
+    workers = PipelineWorkers(make_db_url("postgres", "pipeline", schema="pipeline"))
     yield workers
     workers.close()
 

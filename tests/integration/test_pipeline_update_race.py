@@ -16,7 +16,7 @@ CUSTOMER = "0b5c3d0e-8f7a-4c2e-9d1b-2a3f4e5d6c7b"
 
 @pytest.fixture
 def workers(make_db_url):
-    workers = PipelineWorkers(make_db_url("postgres", "pipeline"))
+    workers = PipelineWorkers(make_db_url("postgres", "pipeline", schema="pipeline"))
     yield workers
     workers.close()
 

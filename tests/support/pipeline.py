@@ -7,7 +7,6 @@ they need row locks and concurrent transactions.
 from nameko.testing.services import worker_factory
 from sqlalchemy import select
 
-from crm_common import migrations
 from crm_common.config import from_env
 from crm_common.envelope import make_envelope
 from crm_common.outbox import OutboxWriter
@@ -28,10 +27,10 @@ class FakeCustomers:
 
 
 class PipelineWorkers:
-    """`workers()` is a fresh worker, as Nameko gives each request, with its own session."""
+    """`workers()` is a fresh worker, as Nameko gives each request, with its own session,
+    on the database at `url` (at the pipeline's newest schema)."""
 
     def __init__(self, url):
-        migrations.upgrade("pipeline", url)
         self.database = database_for(url)
         self.outbox = bound_outbox(OutboxEvent, CATALOG, self.database, service_name="pipeline")
         self.inbox = bound_inbox(AppliedEvent, DeadLetter, self.database, service_name="pipeline")

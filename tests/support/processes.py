@@ -32,25 +32,35 @@ def process_env(config, **overrides):
 
 
 class Processes:
-    """Named `crm run` processes sharing `env`; each one's output goes to `log_dir/NAME.log`."""
+    """Named `crm run` processes sharing `env`; each one's output goes to `log_dir/NAME.log`,
+    or nowhere without a `log_dir`."""
 
-    def __init__(self, env, log_dir):
+    def __init__(self, env, log_dir=None):
         self.env = env
-        self.log_dir = Path(log_dir)
+        self.log_dir = Path(log_dir) if log_dir else None
         self.running = {}
 
-    def start(self, name, **overrides):
-        """Start `crm run NAME` (the gateway or a service); `overrides` change its environment."""
+    def start(self, name, module=None, **overrides):
+        """Start `crm run NAME` (the gateway or a service), or `python -m module` under that
+        name; `overrides` change its environment."""
         assert name not in self.running, f"{name} is running already"
         env = dict(self.env, **{key: str(value) for key, value in overrides.items()})
-        with open(self.log_path(name), "a") as log:
+        command = ["-m", module] if module else ["-m", "crm_common.cli", "run", name]
+        log = open(self.log_path(name), "a") if self.log_dir else subprocess.DEVNULL
+        try:
             self.running[name] = subprocess.Popen(
-                [sys.executable, "-m", "crm_common.cli", "run", name],
+                [sys.executable, *command],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        finally:
+            if self.log_dir:
+                log.close()
+
+    def pids(self):
+        return {name: process.pid for name, process in self.running.items()}
 
     def kill(self, name):
         """SIGKILL: the process dies wherever it is, as in a power cut or an OOM kill."""
@@ -58,15 +68,17 @@ class Processes:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    def stop(self, name):
+    def stop(self, name, seconds=STOP_SECONDS):
+        """SIGTERM, as `crm up` stops it; a process still running after `seconds` is killed
+        and the stop fails."""
         process = self.running.pop(name)
         process.terminate()
         try:
-            process.wait(timeout=STOP_SECONDS)
+            process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-            raise AssertionError(f"{name} did not stop within {STOP_SECONDS} s") from None
+            raise AssertionError(f"{name} did not stop within {seconds} s") from None
 
     def close(self):
         """Kill whatever still runs (teardown: nothing is left behind, even on failure)."""
@@ -84,8 +96,8 @@ class Processes:
         return self.log_dir / f"{name}.log"
 
     def log(self, name):
-        path = self.log_path(name)
-        return path.read_text() if path.exists() else ""
+        path = self.log_path(name) if self.log_dir else None
+        return path.read_text() if path and path.exists() else ""
 
     def start_system(self, **overrides):
         """Every service and the gateway, as `crm up` starts them; answers the gateway's URL

@@ -4,7 +4,6 @@ import uuid
 
 import redis
 
-from crm_common import migrations
 from crm_common.config import SERVICES, db_url_key, from_env
 from tests.support import settings
 from tests.support.waiting import free_port
@@ -12,7 +11,8 @@ from tests.support.waiting import free_port
 
 def system_config(amqp_uri, db_url_of, data_dir, **overrides):
     """The config of one test system: its broker vhost, `db_url_of(service)` for each
-    database (migrated here), a Redis key prefix of its own, `overrides` on top."""
+    database (at the service's newest schema already), a Redis key prefix of its own,
+    `overrides` on top."""
     environ = {
         "CRM_AMQP_URI": amqp_uri,
         "CRM_REDIS_URL": settings.REDIS_URL,
@@ -30,10 +30,7 @@ def system_config(amqp_uri, db_url_of, data_dir, **overrides):
     }
     for name in SERVICES:
         environ[db_url_key(name)] = db_url_of(name)
-    config = from_env(environ)
-    for name in SERVICES:
-        migrations.upgrade(name, config[db_url_key(name)])
-    return config
+    return from_env(environ)
 
 
 def forget_redis_keys(config):

@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_common import dead_letters, migrations
+from crm_common import dead_letters
 from crm_common.dead_letters import DEAD, RETRYING, Consumer, RetryPolicy
 from crm_common.envelope import InvalidEvent, make_envelope
 from crm_common.errors import NotFound, ValidationFailed
@@ -65,9 +65,8 @@ def test_one_attempt_means_no_retry():
 
 
 @pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path}/customers.db"
-    migrations.upgrade("customers", url)
+def database(make_db_url):
+    url = make_db_url("sqlite", "customers", schema="customers")
     database = database_for(url)
     yield database
     database.engine.dispose()

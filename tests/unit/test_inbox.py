@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_common import dead_letters, migrations
+from crm_common import dead_letters
 from crm_common.envelope import load_envelope
 from crm_common.inbox import apply_many, apply_once
 from services.reports import views
@@ -18,9 +18,8 @@ from tests.support.streams import customer_created
 
 
 @pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path}/reports.db"
-    migrations.upgrade("reports", url)
+def database(make_db_url):
+    url = make_db_url("sqlite", "reports", schema="reports")
     return database_for(url)
 
 

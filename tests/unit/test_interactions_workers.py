@@ -11,7 +11,6 @@ from nameko.exceptions import RemoteError
 from nameko.testing.services import worker_factory
 from sqlalchemy import select
 
-from crm_common import migrations
 from crm_common.config import from_env
 from crm_common.customer_refs import UnknownCustomer
 from crm_common.errors import Unavailable
@@ -76,9 +75,8 @@ class FakePipeline:
 
 
 @pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path}/interactions.db"
-    migrations.upgrade("interactions", url)
+def database(make_db_url):
+    url = make_db_url("sqlite", "interactions", schema="interactions")
     return database_for(url)
 
 

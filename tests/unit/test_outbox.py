@@ -2,7 +2,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crm_common import migrations
 from crm_common.envelope import InvalidEvent
 from crm_common.errors import ValidationFailed
 from crm_common.outbox import OutboxWriter
@@ -19,9 +18,8 @@ def created(customer_id):
 
 
 @pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path}/customers.db"
-    migrations.upgrade("customers", url)
+def database(make_db_url):
+    url = make_db_url("sqlite", "customers", schema="customers")
     return database_for(url)
 
 

@@ -14,8 +14,8 @@ STAGES = [{"name": "due", "probability": "0.5"}]
 
 
 @pytest.fixture
-def workers(tmp_path):
-    workers = PipelineWorkers(f"sqlite:///{tmp_path}/pipeline.db")
+def workers(make_db_url):
+    workers = PipelineWorkers(make_db_url("sqlite", "pipeline", schema="pipeline"))
     yield workers
     workers.close()
 

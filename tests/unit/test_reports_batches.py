@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from crm_common import migrations
 from crm_common.envelope import make_envelope
 from crm_common.inbox import apply_many
 from services.reports import funnel_view, views
@@ -24,9 +23,8 @@ from services.reports.models import (
 )
 from services.reports.service import APPLIERS
 from tests.support import report_events
-from tests.support.fakes import database_for
 from tests.support.streams import shuffled_with_repeats
-from tests.unit.test_reports_funnel import LIVES, valid_steps
+from tests.unit.test_reports_funnel import LIVES, new_session, valid_steps
 
 COMPARED = (
     DealFact,
@@ -82,12 +80,6 @@ def apply_in_random_batches(session, delivered, seed, batch_size):
         start += size
 
 
-def new_session(base, name):
-    url = f"sqlite:///{base}/{name}.db"
-    migrations.upgrade("reports", url)
-    return database_for(url).session()
-
-
 def contents(session, models=COMPARED):
     """The rows of the views' `models`; totals rows that count nothing are left out (events one by
     one leave such rows behind where a batch's moves cancel out before they are written)."""
@@ -119,11 +111,14 @@ def contents(session, models=COMPARED):
     batch_size=st.integers(2, 40),
 )
 def test_batches_of_shuffled_repeated_events_build_the_views_of_one_ordered_pass(
-    tmp_path_factory, lives, interactions, seed, batch_size
+    sqlite_templates, tmp_path_factory, lives, interactions, seed, batch_size
 ):
     ordered = [report_events.load(body) for body in stream(lives, interactions)]
     base = tmp_path_factory.mktemp("batches")
-    with new_session(base, "ordered") as one, new_session(base, "batched") as other:
+    with (
+        new_session(sqlite_templates, base, "ordered") as one,
+        new_session(sqlite_templates, base, "batched") as other,
+    ):
         for envelope in ordered:
             assert apply_many(one, AppliedEvent, [envelope], effect_of) == {
                 str(envelope["event_id"])

@@ -1,14 +1,12 @@
 import pytest
 
-from crm_common import migrations
 from services.reports import catchup
 from tests.support.fakes import database_for
 
 
 @pytest.fixture
-def session_factory(tmp_path):
-    url = f"sqlite:///{tmp_path}/reports.db"
-    migrations.upgrade("reports", url)
+def session_factory(make_db_url):
+    url = make_db_url("sqlite", "reports", schema="reports")
     return database_for(url).session
 
 

@@ -13,12 +13,8 @@ from services.reports import ticket_view, views
 from services.reports.models import AppliedEvent, CustomerFact, SatisfactionFact, TicketFact
 from tests.support import report_events
 from tests.support.streams import shuffled_with_repeats
-from tests.unit.test_reports_batches import (
-    apply_in_random_batches,
-    contents,
-    effect_of,
-    new_session,
-)
+from tests.unit.test_reports_batches import apply_in_random_batches, contents, effect_of
+from tests.unit.test_reports_funnel import new_session
 
 COMPARED = (CustomerFact, TicketFact, SatisfactionFact)
 T0 = report_events.T0
@@ -121,12 +117,15 @@ def ticket_bodies(tickets):
     batch_size=st.integers(2, 40),
 )
 def test_batches_of_shuffled_repeated_customer_and_ticket_events_build_one_pass_views(
-    tmp_path_factory, customers, merges, tickets, seed, batch_size
+    sqlite_templates, tmp_path_factory, customers, merges, tickets, seed, batch_size
 ):
     bodies = customer_bodies(customers, merges) + ticket_bodies(tickets)
     ordered = [report_events.load(body) for body in bodies]
     base = tmp_path_factory.mktemp("fact_batches")
-    with new_session(base, "ordered") as one, new_session(base, "batched") as other:
+    with (
+        new_session(sqlite_templates, base, "ordered") as one,
+        new_session(sqlite_templates, base, "batched") as other,
+    ):
         for envelope in ordered:
             apply_many(one, AppliedEvent, [envelope], effect_of)
             one.commit()

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_common import migrations
 from services.reports import funnel
 from services.reports.funnel_view import funnel_as_of, funnel_report
 from services.reports.service import apply_deal, apply_pipeline
@@ -29,10 +28,9 @@ def life(deal_id, steps, owner="sam", start=T0):
     return [report_events.load(body) for body in report_events.life(deal_id, steps, owner, start)]
 
 
-def new_session(tmp_path, name="reports"):
-    url = f"sqlite:///{tmp_path}/{name}.db"
-    migrations.upgrade("reports", url)
-    return database_for(url).session()
+def new_session(sqlite_templates, folder, name="reports"):
+    """A session on a new database `name` in `folder`, at the reports' newest schema."""
+    return database_for(sqlite_templates.copy("reports", folder / f"{name}.db")).session()
 
 
 def apply_all(session, events):
@@ -48,13 +46,13 @@ def by_stage(report):
     return {row["stage"]: row for row in report["stages"]}
 
 
-def test_the_funnel_of_hand_computed_deals(tmp_path):
+def test_the_funnel_of_hand_computed_deals(sqlite_templates, tmp_path):
     events = [pipeline_event()]
     events += life("a", ["lead", "qualified", "proposal", "won"])
     events += life("b", ["lead", "qualified", "lost"])
     events += life("c", ["lead", "proposal"])  # skips qualified
     events += life("d", ["qualified", "lead"], owner="kim")  # moves back
-    with new_session(tmp_path) as session:
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_all(session, events)
         report = funnel_report(session)
     stages = by_stage(report)
@@ -81,11 +79,11 @@ def test_the_funnel_of_hand_computed_deals(tmp_path):
     assert report["bottleneck"] == "qualified"
 
 
-def test_filters_by_owner_and_creation_day(tmp_path):
+def test_filters_by_owner_and_creation_day(sqlite_templates, tmp_path):
     events = [pipeline_event()]
     events += life("a", ["lead", "won"], owner="sam", start=T0)
     events += life("b", ["lead", "lost"], owner="kim", start=T0 + timedelta(days=3))
-    with new_session(tmp_path) as session:
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_all(session, events)
         kim = funnel_report(session, owner="kim")
         late = funnel_report(session, days=((T0 + timedelta(days=1)).date().isoformat(), None))
@@ -93,9 +91,9 @@ def test_filters_by_owner_and_creation_day(tmp_path):
     assert (late["won"], late["lost"]) == (0, 1)
 
 
-def test_time_travel_counts_only_what_had_happened(tmp_path):
+def test_time_travel_counts_only_what_had_happened(sqlite_templates, tmp_path):
     events = [pipeline_event()] + life("a", ["lead", "qualified", "won"])
-    with new_session(tmp_path) as session:
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_all(session, events)
         before_win = funnel_as_of(session, T0 + timedelta(hours=3))
         now = funnel_as_of(session, T0 + timedelta(days=30))
@@ -105,11 +103,11 @@ def test_time_travel_counts_only_what_had_happened(tmp_path):
     assert now["stages"] == live["stages"] and now["win_rate"] == live["win_rate"] == 1.0
 
 
-def test_a_new_stage_order_counts_every_deal_again(tmp_path):
+def test_a_new_stage_order_counts_every_deal_again(sqlite_templates, tmp_path):
     events = [pipeline_event()] + life("a", ["lead", "proposal"])
     reordered = stage_list()
     reordered[0]["position"], reordered[2]["position"] = 2, 0  # proposal before lead
-    with new_session(tmp_path) as session:
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_all(session, events)
         assert by_stage(funnel_report(session))["lead"]["converted"] == 1
         apply_all(session, [pipeline_event(2, reordered)])
@@ -153,13 +151,16 @@ def valid_steps(first, steps):
 )
 @given(lives=LIVES, seed=st.integers(0, 10**6))
 def test_shuffled_and_repeated_events_give_the_funnel_of_the_ordered_stream(
-    tmp_path_factory, lives, seed
+    sqlite_templates, tmp_path_factory, lives, seed
 ):
     ordered = [pipeline_event()]
     for number, (first, steps, owner) in enumerate(lives):
         ordered += life(f"d{number}", valid_steps(first, steps), owner=owner)
     base = tmp_path_factory.mktemp("funnel")
-    with new_session(base, "ordered") as one, new_session(base, "shuffled") as other:
+    with (
+        new_session(sqlite_templates, base, "ordered") as one,
+        new_session(sqlite_templates, base, "shuffled") as other,
+    ):
         apply_all(one, ordered)
         for event in as_delivered(ordered, seed):
             apply_all(other, [event])

@@ -61,7 +61,7 @@ def compare(session, hours, filters_used=FILTERS):
     checked=MOMENTS,
 )
 def test_snapshots_give_the_answer_of_every_move(
-    tmp_path_factory, lives, days, reorder, seed, asked, checked
+    sqlite_templates, tmp_path_factory, lives, days, reorder, seed, asked, checked
 ):
     ordered = [pipeline_event()]
     for number, (first, steps, owner) in enumerate(lives):
@@ -70,7 +70,7 @@ def test_snapshots_give_the_answer_of_every_move(
     if reorder:
         ordered.append(pipeline_event(2, reordered_stages()))
     delivered = list(as_delivered(ordered, seed))
-    with new_session(tmp_path_factory.mktemp("snapshots")) as session:
+    with new_session(sqlite_templates, tmp_path_factory.mktemp("snapshots")) as session:
         # The pipeline first (a funnel needs it), then the rest in three parts, with
         # answers asked in between: snapshots made early meet events that arrive late.
         pipeline = [event for event in delivered if event["event_type"] == "pipeline_created"]
@@ -87,7 +87,7 @@ def test_snapshots_give_the_answer_of_every_move(
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_a_late_event_removes_the_snapshots_that_missed_it(make_db_url, kind):
-    with session_on(make_db_url(kind, "snapshots")) as session:
+    with session_on(make_db_url(kind, "snapshots", schema="reports")) as session:
         apply_all(session, [pipeline_event()] + life("a", ["lead", "qualified"]))
         late = life("b", ["lead", "won"], start=T0 + timedelta(hours=1))
         moment = T0 + timedelta(days=2)
@@ -107,8 +107,8 @@ def test_a_late_event_removes_the_snapshots_that_missed_it(make_db_url, kind):
                 assert fast == funnel_as_of(session, moment, owner=owner)
 
 
-def test_a_rebuild_empties_the_snapshots_with_the_views(tmp_path):
-    with new_session(tmp_path) as session:
+def test_a_rebuild_empties_the_snapshots_with_the_views(sqlite_templates, tmp_path):
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_all(session, [pipeline_event()] + life("a", ["lead", "won"]))
         funnel_snapshots.keep_today(session, NOW)
         assert session.scalar(select(func.count()).select_from(FunnelSnapshotTotals)) > 0
@@ -118,8 +118,8 @@ def test_a_rebuild_empties_the_snapshots_with_the_views(tmp_path):
             assert session.scalar(select(func.count()).select_from(model)) == 0
 
 
-def test_unused_snapshots_go_and_today_s_stays(tmp_path):
-    with new_session(tmp_path) as session:
+def test_unused_snapshots_go_and_today_s_stays(sqlite_templates, tmp_path):
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_all(session, [pipeline_event()] + life("a", ["lead", "won"]))
         funnel_snapshots.funnel_as_of(session, T0 + timedelta(days=1), NOW)
         later = NOW + funnel_snapshots.KEEP_UNUSED + timedelta(days=1)

@@ -13,8 +13,10 @@ from tests.unit.test_reports_funnel import new_session
 from tests.unit.test_reports_views import created
 
 
-def test_a_rebuild_is_claimed_once_empties_the_views_and_is_taken_over_when_quiet(tmp_path):
-    with new_session(tmp_path) as session:
+def test_a_rebuild_is_claimed_once_empties_the_views_and_is_taken_over_when_quiet(
+    sqlite_templates, tmp_path
+):
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_customer(session, created("c-1"))
         session.commit()
         requested, new = rebuild.request(session, "admin")

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
 from services.reports import sales, views
 from services.reports.schemas import DealEventData, PipelineEventData
@@ -18,9 +17,8 @@ T0 = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def session(tmp_path):
-    url = f"sqlite:///{tmp_path}/reports.db"
-    migrations.upgrade("reports", url)
+def session(make_db_url):
+    url = make_db_url("sqlite", "reports", schema="reports")
     with database_for(url).session() as session:
         yield session
 
@@ -200,15 +198,14 @@ def deal_history(deal_id):
     ]
 
 
-def test_out_of_order_and_repeated_events_end_where_the_ordered_stream_ends(session, tmp_path):
+def test_out_of_order_and_repeated_events_end_where_the_ordered_stream_ends(session, make_db_url):
     ordered = [event for deal_id in ("a", "b", "c") for event in deal_history(deal_id)]
     for event in ordered:
         views.apply_deal_event(session, event)
     session.commit()
     expected = report(session)
 
-    url = f"sqlite:///{tmp_path}/shuffled.db"
-    migrations.upgrade("reports", url)
+    url = make_db_url("sqlite", "shuffled", schema="reports")
     shuffled = ordered + ordered[:7]
     random.Random(7).shuffle(shuffled)
     with database_for(url).session() as other:
@@ -229,13 +226,12 @@ def test_out_of_order_and_repeated_events_end_where_the_ordered_stream_ends(sess
     assert expected["forecast"] == []
 
 
-def test_every_order_of_one_deals_events_gives_the_same_totals(tmp_path):
+def test_every_order_of_one_deals_events_gives_the_same_totals(make_db_url):
     events = deal_history("d")[:4]
     results = []
     orders = random.Random(3).sample(list(itertools.permutations(events)), 8)
     for number, order in enumerate(orders):
-        url = f"sqlite:///{tmp_path}/p{number}.db"
-        migrations.upgrade("reports", url)
+        url = make_db_url("sqlite", f"p{number}", schema="reports")
         with database_for(url).session() as session:
             for event in order:
                 views.apply_deal_event(session, event)

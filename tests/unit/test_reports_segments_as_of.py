@@ -57,7 +57,9 @@ def as_rows(frame):
     seed=st.integers(0, 10**6),
     hours=st.lists(st.integers(-2, 40), min_size=1, max_size=5),
 )
-def test_won_deals_as_of_a_moment_are_those_the_moves_tell(tmp_path_factory, lives, seed, hours):
+def test_won_deals_as_of_a_moment_are_those_the_moves_tell(
+    sqlite_templates, tmp_path_factory, lives, seed, hours
+):
     ordered = [pipeline_event()]
     for number, (first, steps, owner) in enumerate(lives):
         events = life(f"d{number}", valid_steps(first, steps), owner=owner)
@@ -65,7 +67,7 @@ def test_won_deals_as_of_a_moment_are_those_the_moves_tell(tmp_path_factory, liv
             event["data"]["deal"]["customer_id"] = f"c-{number % 3}"
             event["data"]["deal"]["amount"] = f"{100 + number}.00"
         ordered += events
-    with new_session(tmp_path_factory.mktemp("won")) as session:
+    with new_session(sqlite_templates, tmp_path_factory.mktemp("won")) as session:
         apply_all(session, list(as_delivered(ordered, seed)))
         moves = session.scalars(select(DealMove)).all()
         for hour in hours:

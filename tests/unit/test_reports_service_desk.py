@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from crm_common import migrations
 from services.reports import service_desk
 from services.reports.medians import medians
 from services.reports.models import TicketFact
@@ -34,7 +33,6 @@ def ticket(ticket_id, steps, opened_at=T0, agent="kim", channel="email"):
 
 
 def session_on(url):
-    migrations.upgrade("reports", url)
     return database_for(url).session()
 
 
@@ -115,7 +113,7 @@ def test_service_levels_of_hand_computed_tickets(make_db_url, kind):
         # Opened the next month: outside the period asked for below.
         + ticket("t5", [("assign", 1)], opened_at=T0 + timedelta(days=40))
     )
-    with session_on(make_db_url(kind, "service_desk")) as session:
+    with session_on(make_db_url(kind, "service_desk", schema="reports")) as session:
         apply_all(session, events)
         report = service_report(session, days=(date(2027, 3, 1), date(2027, 3, 31)))
         assert {key: report[key] for key in report if key != "by_agent"} == {
@@ -157,7 +155,7 @@ def test_both_median_forms_give_python_s_median_per_group(make_db_url):
         if any(value is not None for value in values)
     }
     for kind in ("sqlite", "postgres"):
-        with session_on(make_db_url(kind, "medians")) as session:
+        with session_on(make_db_url(kind, "medians", schema="reports")) as session:
             number = 0
             for agent, values in seconds.items():
                 for value in values:
@@ -192,7 +190,7 @@ def test_both_median_forms_give_python_s_median_per_group(make_db_url):
                 assert medians(session, value, [TicketFact.assignee == "bo"], window=window) == {}
 
 
-def test_satisfaction_by_agent_month_and_channel_and_as_of(tmp_path):
+def test_satisfaction_by_agent_month_and_channel_and_as_of(sqlite_templates, tmp_path):
     march, april = T0, T0 + timedelta(days=35)
     events = (
         ticket("t1", [("assign", 0), ("resolve", 2), ("satisfaction", 3, 5)], march)
@@ -204,7 +202,7 @@ def test_satisfaction_by_agent_month_and_channel_and_as_of(tmp_path):
         )
         + ticket("t3", [("assign", 0), ("resolve", 2), ("satisfaction", 3, 4)], april)
     )
-    with new_session(tmp_path) as session:
+    with new_session(sqlite_templates, tmp_path) as session:
         apply_all(session, events)
         overall = satisfaction_report(session)
         assert (overall["responses"], overall["csat_avg"], overall["csat_pct"]) == (
@@ -272,13 +270,16 @@ def valid_steps(steps):
 )
 @given(tickets=st.lists(STEPS, min_size=1, max_size=6), seed=st.integers(0, 10**6))
 def test_shuffled_and_repeated_events_give_the_views_of_the_ordered_stream(
-    tmp_path_factory, tickets, seed
+    sqlite_templates, tmp_path_factory, tickets, seed
 ):
     ordered = []
     for number, steps in enumerate(tickets):
         ordered += ticket(f"t{number}", valid_steps(steps), opened_at=T0 + timedelta(days=number))
     base = tmp_path_factory.mktemp("service")
-    with new_session(base, "ordered") as one, new_session(base, "shuffled") as other:
+    with (
+        new_session(sqlite_templates, base, "ordered") as one,
+        new_session(sqlite_templates, base, "shuffled") as other,
+    ):
         apply_all(one, ordered)
         for event in as_delivered(ordered, seed):
             apply_all(other, [event])

@@ -2,7 +2,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm_common import migrations
 from crm_common.envelope import load_envelope, make_envelope
 from services.reports import views
 from services.reports.schemas import CustomerCreatedData
@@ -13,9 +12,8 @@ T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def session(tmp_path):
-    url = f"sqlite:///{tmp_path}/reports.db"
-    migrations.upgrade("reports", url)
+def session(make_db_url):
+    url = make_db_url("sqlite", "reports", schema="reports")
     with database_for(url).session() as session:
         yield session
 
