@@ -40,6 +40,7 @@ from services.reports.models import (
     DealFact,
     DealMove,
     DealStageCounts,
+    FunnelOwnerTotals,
     FunnelTotals,
     InteractionFact,
     ProducerCursor,
@@ -194,6 +195,7 @@ class Seeder:
                 )
             )
             self.add_to(FunnelTotals, (last.pipeline_id, stage_id, owner, cohort), values)
+            self.add_to(FunnelOwnerTotals, (last.pipeline_id, stage_id, owner), values)
 
     def add_to(self, model, key, deltas):
         row = self.totals[model][key]
@@ -229,6 +231,7 @@ class Seeder:
         self.write(session)
         key_columns = {
             FunnelTotals: funnel_view.FUNNEL_KEY,
+            FunnelOwnerTotals: funnel_view.OWNER_KEY,
             **{model: views.TOTALS_KEY for model in views.SALES_TABLES.values()},
         }
         for model, totals in self.totals.items():

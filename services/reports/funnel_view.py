@@ -4,8 +4,9 @@ Each deal event is stored as a `DealMove`. The deal's contribution to the
 funnel (`DealStageCounts`, per stage) is then computed again from all its
 moves, and the difference to what it contributed before is added to
 `FunnelTotals`, the sums per (pipeline, stage, owner, day created) that live
-answers read. Time-travel answers (`as_of`) are computed from the moves
-themselves.
+answers filtered by days read, and to `FunnelOwnerTotals`, the same sums per
+(pipeline, stage, owner) that the other live answers read. Time-travel
+answers (`as_of`) are computed from the moves themselves.
 """
 
 from collections import defaultdict
@@ -18,6 +19,7 @@ from services.reports import funnel, sales
 from services.reports.models import (
     DealMove,
     DealStageCounts,
+    FunnelOwnerTotals,
     FunnelTotals,
     PipelineFact,
     StageFact,
@@ -35,6 +37,7 @@ KINDS = {
 }
 NO_OWNER = ""
 FUNNEL_KEY = ("pipeline_id", "stage_id", "owner", "cohort_day")
+OWNER_KEY = FUNNEL_KEY[:3]
 
 
 def lock_deals(session, envelopes):
@@ -198,8 +201,18 @@ def _recount(session, deal_ids):
         FUNNEL_KEY,
         {key: delta for key, delta in deltas.items() if any(delta.values())},
     )
+    add_many(session, FunnelOwnerTotals, OWNER_KEY, over_days(deltas))
     session.execute(delete(DealStageCounts).where(DealStageCounts.deal_id.in_(counted)))
     insert_rows(session, plain_insert(DealStageCounts), rows)
+
+
+def over_days(deltas):
+    """Deltas of `FunnelTotals` rows summed over their days: those of `FunnelOwnerTotals`."""
+    summed = defaultdict(lambda: dict.fromkeys(funnel.COUNTS, 0))
+    for key, delta in deltas.items():
+        for name, value in delta.items():
+            summed[key[: len(OWNER_KEY)]][name] += value
+    return {key: delta for key, delta in summed.items() if any(delta.values())}
 
 
 def as_move(row):
@@ -248,21 +261,26 @@ def chosen_pipeline(session, pipeline_id=None):
 
 
 def funnel_report(session, pipeline_id=None, owner=None, days=(None, None)):
-    """The live funnel, from the totals; `days` (first, last) filters by day deals were created."""
+    """The live funnel, from the totals; `days` (first, last) filters by day deals were created.
+
+    Without days it sums the totals per owner (a few rows per stage) rather than those per
+    day (a row per stage, owner and day: tens of thousands at size).
+    """
     pipeline = chosen_pipeline(session, pipeline_id)
-    query = select(
-        FunnelTotals.stage_id, *(func.sum(getattr(FunnelTotals, name)) for name in funnel.COUNTS)
-    ).where(FunnelTotals.pipeline_id == pipeline.pipeline_id)
-    if owner is not None:
-        query = query.where(FunnelTotals.owner == owner)
     first, last = days
+    table = FunnelTotals if first or last else FunnelOwnerTotals
+    query = select(
+        table.stage_id, *(func.sum(getattr(table, name)) for name in funnel.COUNTS)
+    ).where(table.pipeline_id == pipeline.pipeline_id)
+    if owner is not None:
+        query = query.where(table.owner == owner)
     if first:
         query = query.where(FunnelTotals.cohort_day >= first)
     if last:
         query = query.where(FunnelTotals.cohort_day <= last)
     totals = {
         stage_id: dict(zip(funnel.COUNTS, (int(value or 0) for value in sums), strict=True))
-        for stage_id, *sums in session.execute(query.group_by(FunnelTotals.stage_id))
+        for stage_id, *sums in session.execute(query.group_by(table.stage_id))
     }
     return {
         "pipeline_id": pipeline.pipeline_id,

@@ -166,6 +166,17 @@ class FunnelTotals(FunnelCounts, Base):
     cohort_day: Mapped[str] = mapped_column(String(10), primary_key=True)
 
 
+class FunnelOwnerTotals(FunnelCounts, Base):
+    """The funnel's sums per pipeline stage and owner: what a funnel read without days
+    sums (a few rows per stage, where funnel_totals has one per day deals were created)."""
+
+    __tablename__ = "funnel_owner_totals"
+
+    pipeline_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    stage_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
 class InteractionFact(Base):
     """One logged interaction: engagement for the segments."""
 
@@ -193,6 +204,17 @@ class CustomerSegment(Base):
     monetary_cents: Mapped[int] = mapped_column(BigInteger)
     engagement: Mapped[int] = mapped_column(Integer)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SegmentTotals(Base):
+    """Per segment, its customers and the sum of their monetary value, as last computed:
+    what the segments report reads instead of every customer's segment."""
+
+    __tablename__ = "segment_totals"
+
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    customers: Mapped[int] = mapped_column(Integer)
+    monetary_cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class TicketFact(Base):

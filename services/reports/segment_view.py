@@ -4,11 +4,13 @@ Segments depend on time (recency, the engagement window), so they are not
 moved event by event: the service recomputes them all with pandas (rules
 in segments.py) when events changed their inputs, and at least every
 RECOMPUTE_EVERY, in one transaction that also writes a `segment_changed`
-event to the outbox for every customer that moved. Answers `as_of` a past
-moment are computed the same way from the facts as they stood then.
+event to the outbox for every customer that moved, and the per-segment sums
+(`SegmentTotals`) the live report reads. Answers `as_of` a past moment are
+computed the same way from the facts as they stood then.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
@@ -22,6 +24,7 @@ from services.reports.models import (
     DealFact,
     DealMove,
     InteractionFact,
+    SegmentTotals,
 )
 
 SEGMENTS_VIEW = "segments"
@@ -163,8 +166,23 @@ def recompute(session, now):
         session.execute(insert(CustomerSegment), inserts)
     if updates:
         session.execute(update(CustomerSegment), updates)
+    store_totals(session, assigned)
     session.flush()
     return events
+
+
+def store_totals(session, assigned):
+    """Replace the per-segment sums with those of the segments just `assigned`."""
+    by_segment = assigned.groupby("segment")["monetary_cents"].agg(["count", "sum"])
+    session.execute(delete(SegmentTotals))
+    if len(by_segment):
+        session.execute(
+            insert(SegmentTotals),
+            [
+                {"segment": segment, "customers": int(count), "monetary_cents": int(total)}
+                for segment, count, total in by_segment.itertuples(name=None)
+            ],
+        )
 
 
 METRICS = ("segment", "recency_days", "frequency", "monetary_cents", "engagement")
@@ -196,14 +214,13 @@ def _moved(customer_id, sequence, from_segment, to_segment):
 
 
 def segments_report(session):
-    rows = session.execute(
-        select(
-            CustomerSegment.segment,
-            func.count(),
-            func.avg(CustomerSegment.monetary_cents),
-        ).group_by(CustomerSegment.segment)
-    ).all()
-    return _report({segment: (count, mean) for segment, count, mean in rows})
+    """The segments as last computed, from their sums (a row per segment)."""
+    return _report(
+        {
+            row.segment: (row.customers, Decimal(row.monetary_cents) / row.customers)
+            for row in session.scalars(select(SegmentTotals))
+        }
+    )
 
 
 def segments_as_of(session, now, as_of):

@@ -524,14 +524,16 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
     def answer(self, report, view, params, compute):
         """`compute()`'s answer, from the cache while `view` has not changed since, with the
         view's freshness: as of now, or of the moment asked for (`as_of`)."""
-        state = views.view_state(self.db, view)
+        state, rebuilding = rebuild.read_state(self.db, view)
         key = self.cache.key(report, state.events_applied if state else 0, params)
         answer = self.cache.get(key)
         if answer is None:
             answer = compute()
             self.cache.put(key, answer)
+            # A rebuild that began meanwhile may have emptied what compute() read.
+            rebuilding = rebuilding or rebuild.active_rebuild(self.db) is not None
         as_of = params.get("as_of")
-        if rebuild.active_rebuild(self.db) is not None:
+        if rebuilding:
             answer["rebuilding"] = True
         answer.update(
             views.freshness_at(state, as_of) if as_of else views.freshness(state, utcnow())

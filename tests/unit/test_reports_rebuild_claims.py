@@ -49,3 +49,18 @@ def test_a_rebuild_is_claimed_once_empties_the_views_and_is_taken_over_when_quie
         assert rebuild.cursors_of(session.get(Rebuild, requested.rebuild_id)) == {"customers": "42"}
         assert rebuild.claim(session, later) is None
         assert rebuild.request(session, "admin")[1] is True
+
+
+def test_a_read_learns_the_views_state_and_whether_a_rebuild_runs_at_once(tmp_path):
+    with new_session(tmp_path) as session:
+        assert rebuild.read_state(session, views.CUSTOMERS_VIEW) == (None, False)
+        views.apply_customer_created(session, created("c-1"))
+        session.commit()
+        state, rebuilding = rebuild.read_state(session, views.CUSTOMERS_VIEW)
+        assert (state.events_applied, rebuilding) == (1, False)
+        requested, _ = rebuild.request(session, "admin")
+        assert rebuild.read_state(session, views.CUSTOMERS_VIEW)[1] is True
+        rebuild.claim(session, utcnow())
+        assert rebuild.read_state(session, views.CUSTOMERS_VIEW)[1] is True
+        rebuild.finish(session, requested.rebuild_id)
+        assert rebuild.read_state(session, views.CUSTOMERS_VIEW)[1] is False
