@@ -96,7 +96,8 @@ QUICK = {
 PARTS = ("customers", "reports", "gateway", "lag")
 
 
-def main(argv=None):
+def arguments(argv=None):
+    """The command line's settings; with --quick, the small sizes unless given."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000, help="customer_created backlog")
     parser.add_argument("--calls", type=int, default=500, help="sequential RPC calls")
@@ -126,11 +127,14 @@ def main(argv=None):
     parser.add_argument(
         "--reseed", action="store_true", help="seed the reports data set again, not from cache"
     )
-    args = parser.parse_args(argv)
-    if args.quick:
-        for key, value in QUICK.items():
-            if getattr(args, key) == parser.get_default(key):
-                setattr(args, key, value)
+    if parser.parse_known_args(argv)[0].quick:
+        # Small defaults; a size given on the command line still wins, even the full one.
+        parser.set_defaults(**QUICK)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = arguments(argv)
     # amqp warns about confirms that arrive while a channel closes: expected here.
     logging.getLogger("amqp").setLevel(logging.ERROR)
 

@@ -57,9 +57,8 @@ def ready(base_url):
 
 @contextmanager
 def running_system(logs, **settings):
-    """Every service and the gateway, ready; their logs in bench/results/<logs>-logs/.
-
-    No rate limit: a bench sends far more than a client's 600 requests a minute."""
+    """Every service and the gateway, ready (no rate limit, as bench_env sets); their
+    logs in bench/results/<logs>-logs/."""
     with (
         Vhost() as vhost,
         scratch_databases(SERVICES) as urls,
@@ -70,7 +69,6 @@ def running_system(logs, **settings):
             vhost,
             data_dir,
             CRM_REDIS_PREFIX=prefix,
-            CRM_RATE_LIMIT_PER_MINUTE="0",
             **{f"CRM_{name.upper()}_DB_URL": url for name, url in urls.items()},
             **settings,
         )

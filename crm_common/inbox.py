@@ -133,7 +133,14 @@ def apply_many(session, model, envelopes, effect_of):
             together.setdefault(effect.apply_all, []).append(envelope)
         else:
             effect(session, envelope)
-    for apply_all, group in together.items():
+    # Groups in one order for every consumer (by the event types they take, a family
+    # per group), so that two instances lock their rows in the same order: applied in
+    # arrival order, one could hold the customers' rows and wait for the tickets' while
+    # the other held the tickets' and waited for the customers'.
+    ordered = sorted(
+        together.items(), key=lambda item: min(envelope["event_type"] for envelope in item[1])
+    )
+    for apply_all, group in ordered:
         apply_all(session, group)
     return set(fresh)
 

@@ -1,12 +1,13 @@
 """The bench's pure parts: percentiles, the summary table, the open-loop schedule, memory
-growth and the soak's traffic. (The benchmarks themselves live in bench/, not here.)"""
+growth, the soak's traffic and the command line. (The benchmarks themselves live in
+bench/, not here.)"""
 
 import json
 import random
 
 import pytest
 
-from bench import summary, traffic
+from bench import run, summary, traffic
 from bench.memory import growth
 from bench.soak import differences
 from bench.soak_traffic import STAGES, TICKET_STEPS, Workload
@@ -169,3 +170,11 @@ def test_a_request_that_finds_no_free_connection_in_time_is_not_sent(monkeypatch
     client = traffic.Client("http://127.0.0.1:9", "token", connections=0)
     outcome = client.send(Outcome(number=0, planned=0.0), "POST", "/api/v1/customers", {})
     assert outcome.status == 0 and not outcome.ok and outcome.answered >= outcome.sent > 0
+
+
+def test_quick_takes_small_sizes_but_a_size_given_wins_even_the_full_one():
+    assert run.arguments([]).load_seconds == 15
+    assert run.arguments(["--quick"]).load_seconds == run.QUICK["load_seconds"]
+    quick_but = run.arguments(["--quick", "--load-seconds", "15", "--deals", "7"])
+    assert (quick_but.load_seconds, quick_but.deals) == (15, 7)
+    assert quick_but.customers == run.QUICK["customers"]

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from crm_common.envelope import utcnow
-from services.reports import rebuild
+from services.reports import rebuild, views
 from services.reports.models import CustomerFact, Rebuild
 from services.reports.service import apply_customer
 from tests.unit.test_reports_funnel import new_session
@@ -51,10 +51,12 @@ def test_a_rebuild_is_claimed_once_empties_the_views_and_is_taken_over_when_quie
         assert rebuild.request(session, "admin")[1] is True
 
 
-def test_a_read_learns_the_views_state_and_whether_a_rebuild_runs_at_once(tmp_path):
-    with new_session(tmp_path) as session:
+def test_a_read_learns_the_views_state_and_whether_a_rebuild_runs_at_once(
+    sqlite_templates, tmp_path
+):
+    with new_session(sqlite_templates, tmp_path) as session:
         assert rebuild.read_state(session, views.CUSTOMERS_VIEW) == (None, False)
-        views.apply_customer_created(session, created("c-1"))
+        apply_customer(session, created("c-1"))
         session.commit()
         state, rebuilding = rebuild.read_state(session, views.CUSTOMERS_VIEW)
         assert (state.events_applied, rebuilding) == (1, False)

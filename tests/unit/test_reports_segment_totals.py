@@ -5,8 +5,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from crm_common.envelope import load_envelope, make_envelope
-from services.reports import segment_view, views
+from services.reports import segment_view
 from services.reports.schemas import CustomerMergedData
+from services.reports.service import apply_customer
 from tests.unit.test_reports_funnel import T0, apply_all, life, new_session, pipeline_event
 from tests.unit.test_reports_views import created
 
@@ -32,10 +33,10 @@ def recomputed(session):
     return segment_view.segments_report(session), segment_view.segments_as_of(session, NOW, NOW)
 
 
-def test_the_report_read_from_sums_is_the_report_of_every_customer(tmp_path):
-    with new_session(tmp_path) as session:
+def test_the_report_read_from_sums_is_the_report_of_every_customer(sqlite_templates, tmp_path):
+    with new_session(sqlite_templates, tmp_path) as session:
         for number in range(1, 5):
-            views.apply_customer_created(session, created(f"c-{number}", at=T0))
+            apply_customer(session, created(f"c-{number}", at=T0))
         # Both deals are c-1's (report_events' deals): 200.00 won in all.
         apply_all(
             session, [pipeline_event(), *life("a", ["lead", "won"]), *life("b", ["lead", "won"])]
@@ -49,12 +50,12 @@ def test_the_report_read_from_sums_is_the_report_of_every_customer(tmp_path):
     assert monetary == Decimal("200.00")
 
 
-def test_a_customer_merged_away_leaves_the_sums(tmp_path):
-    with new_session(tmp_path) as session:
+def test_a_customer_merged_away_leaves_the_sums(sqlite_templates, tmp_path):
+    with new_session(sqlite_templates, tmp_path) as session:
         for number in range(1, 4):
-            views.apply_customer_created(session, created(f"c-{number}", at=T0))
+            apply_customer(session, created(f"c-{number}", at=T0))
         before, _ = recomputed(session)
-        views.apply_customer_merged(session, merged("c-1", ["c-3"], at=T0 + timedelta(days=1)))
+        apply_customer(session, merged("c-1", ["c-3"], at=T0 + timedelta(days=1)))
         after, from_facts = recomputed(session)
     assert after == from_facts
     assert [sum(row["customers"] for row in report["items"]) for report in (before, after)] == [
