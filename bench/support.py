@@ -63,18 +63,20 @@ def bench_env(vhost, data_dir, **settings):
     """The environment of the services a benchmark starts: none of the caller's CRM_ settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env.update(
-        CRM_AMQP_URI=vhost.amqp_uri,
-        CRM_DATA_DIR=str(data_dir),
-        # CRM_BENCH_LOG_LEVEL=INFO logs every RPC's duration and every event (slower).
-        CRM_LOG_LEVEL=os.environ.get("CRM_BENCH_LOG_LEVEL", "WARNING"),
-        CRM_ADMIN_TOKEN=BENCH_TOKEN,
-        CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
-        # Several processes on one host, and other work beside them: no metrics ports.
-        CRM_METRICS_PORT="0",
-        # A bench sends far more than a client's 600 requests a minute: timing 429s
-        # would say nothing of the reports.
-        CRM_RATE_LIMIT_PER_MINUTE="0",
-        **settings,
+        dict(
+            CRM_AMQP_URI=vhost.amqp_uri,
+            CRM_DATA_DIR=str(data_dir),
+            # CRM_BENCH_LOG_LEVEL=INFO logs every RPC's duration and every event (slower).
+            CRM_LOG_LEVEL=os.environ.get("CRM_BENCH_LOG_LEVEL", "WARNING"),
+            CRM_ADMIN_TOKEN=BENCH_TOKEN,
+            CRM_GATEWAY_ADDRESS=f"127.0.0.1:{free_port()}",
+            # Several processes on one host, and other work beside them: no metrics ports.
+            CRM_METRICS_PORT="0",
+            # A bench sends far more than a client's 600 requests a minute: timing 429s
+            # would say nothing of the reports.
+            CRM_RATE_LIMIT_PER_MINUTE="0",
+        ),
+        **settings,  # a part's own settings win over those defaults
     )
     return env
 

@@ -12,7 +12,7 @@ from bench.memory import growth
 from bench.soak import differences
 from bench.soak_traffic import STAGES, TICKET_STEPS, Workload
 from bench.summary import Row, at_least, ratio_at_least, under
-from bench.support import percentile, spread
+from bench.support import bench_env, percentile, spread
 from bench.traffic import Outcome, achieved_rate, schedule, statuses
 
 
@@ -178,3 +178,10 @@ def test_quick_takes_small_sizes_but_a_size_given_wins_even_the_full_one():
     quick_but = run.arguments(["--quick", "--load-seconds", "15", "--deals", "7"])
     assert (quick_but.load_seconds, quick_but.deals) == (15, 7)
     assert quick_but.customers == run.QUICK["customers"]
+
+
+def test_a_part_may_set_what_the_bench_environment_sets_by_default(tmp_path):
+    vhost = type("Vhost", (), {"amqp_uri": "amqp://guest:guest@127.0.0.1:5672/bench"})()
+    assert bench_env(vhost, tmp_path)["CRM_RATE_LIMIT_PER_MINUTE"] == "0"
+    env = bench_env(vhost, tmp_path, CRM_RATE_LIMIT_PER_MINUTE="1000")
+    assert (env["CRM_RATE_LIMIT_PER_MINUTE"], env["CRM_DATA_DIR"]) == ("1000", str(tmp_path))
