@@ -218,7 +218,9 @@ class Inbox(DependencyProvider):
                     done.send(None)
                 continue
             for envelope, _, done in batch:
-                done.send(str(envelope["event_id"]) in applied)
+                event_id = str(envelope["event_id"])
+                done.send(event_id in applied)
+                applied.discard(event_id)  # a second delivery in the same batch is a repeat
 
     def apply(self, body, effect, data_schema=None, consumer=None):
         """Validate `body`, then apply `effect` once. Returns whether it applied.

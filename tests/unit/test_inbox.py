@@ -1,5 +1,7 @@
 import uuid
 
+import eventlet
+import eventlet.queue
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
@@ -186,3 +188,20 @@ def test_a_batch_applies_each_new_event_once_and_skips_those_applied_before(inbo
     assert count(database, CustomerFact) == 2
     with database.session() as session:
         assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 2
+
+
+def test_two_deliveries_in_one_group_commit_count_one_applied_and_one_repeat(inbox, database):
+    inbox.batch_size, inbox.waiting = 10, eventlet.queue.LightQueue()
+    body = customer_created("c-1")
+    handlers = [
+        eventlet.spawn(inbox.apply, body, apply_customer, CustomerCreatedData()) for _ in range(2)
+    ]
+    eventlet.sleep(0)  # both wait for the same batch
+    committer = eventlet.spawn(inbox._commit_batches)
+    try:
+        assert sorted(handler.wait() for handler in handlers) == [False, True]
+    finally:
+        committer.kill()
+    assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 1
+    assert counted(inbox, "consumed", "customer_created", "outcome", "repeated") == 1
+    assert count(database, CustomerFact) == 1
