@@ -40,13 +40,19 @@ class Subscriber:
 
     def start(self):
         binds = [arg for bind in BINDINGS for arg in ("--bind", bind)]
+        # The log is appended to: a restart is ready at its own "consuming from" line,
+        # once its history is read (not at the first run's).
+        started = self.consuming()
         with open(self.output, "a") as out, open(self.log, "a") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "examples/subscriber.py"), "--amqp-uri",
                  self.amqp_uri, "--queue", QUEUE, "--state", str(self.state), *binds],
                 stdout=out, stderr=log,
             )  # fmt: skip
-        wait_for(lambda: "consuming from" in self.log.read_text(), timeout=30, message="subscriber")
+        wait_for(lambda: self.consuming() > started, timeout=30, message="subscriber")
+
+    def consuming(self):
+        return self.log.read_text().count("consuming from") if self.log.exists() else 0
 
     def stop(self):
         if self.process and self.process.poll() is None:
