@@ -305,11 +305,6 @@ def events_applied(session, names):
     )
 
 
-def view_state(session, view):
-    """The view's ViewState (freshness and watermark), None before its first event."""
-    return session.get(ViewState, view)
-
-
 def freshness(state, now):
     """`as_of` and `lag_seconds` of a view in `state`; both None before its first event."""
     if state is None:
