@@ -34,6 +34,7 @@ And nameko's durable queues keep their arguments: adding
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +61,8 @@ from crm_common import cursors
 from crm_common.db import UTCDateTime
 from crm_common.envelope import InvalidEvent, utcnow
 from crm_common.errors import NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 RETRYING, DEAD = "retrying", "dead"
 STATUSES = (RETRYING, DEAD)
@@ -269,7 +272,8 @@ def settle(session, model, letter_id, exc, policy, automatic, now=None):
     """After a run: remove the entry, or keep it with the new error; commits.
 
     A replay an admin asked for that fails is dead again (it asked once); an
-    automatic retry follows the policy. Answers the entry, or None if removed.
+    automatic retry follows the policy. Answers the entry, or None if removed (or
+    already gone: discarded once the run's claim had run out).
     """
     now = now or utcnow()
     if exc is None:
@@ -277,6 +281,14 @@ def settle(session, model, letter_id, exc, policy, automatic, now=None):
         session.commit()
         return None
     letter = session.get(model, letter_id, populate_existing=True)
+    if letter is None:
+        # Discarded after the run's claim ran out: nothing is left to record the failure on.
+        log.warning(
+            "dead letter gone before its failed run was recorded",
+            extra={"dead_letter_id": letter_id, "error": describe(exc)},
+        )
+        session.commit()
+        return None
     kind = classify(exc)
     decision = policy.decide(kind, letter.attempts + 1, now) if automatic else (DEAD, None)
     _failed(letter, exc, kind, decision, now)

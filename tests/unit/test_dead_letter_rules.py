@@ -143,6 +143,21 @@ def test_a_replay_that_fails_is_dead_again_with_the_new_error_and_one_that_works
             dead_letters.get(session, DeadLetter, letter.id)
 
 
+def test_a_failed_run_whose_entry_was_discarded_meanwhile_records_nothing(database):
+    letter = record(database, segment_changed(), RuntimeError("boom"))
+    with database.session() as session:
+        dead_letters.claim(session, DeadLetter, letter.id, NOW)
+        # The run outlives its claim, and an admin discards the entry meanwhile.
+        later = NOW + timedelta(seconds=dead_letters.CLAIM_SECONDS + 1)
+        assert dead_letters.discard(session, DeadLetter, letter.id, later)
+        failed = dead_letters.settle(
+            session, DeadLetter, letter.id, RuntimeError("again"), POLICY, True, later
+        )
+        assert failed is None
+        with pytest.raises(NotFound):
+            dead_letters.get(session, DeadLetter, letter.id)
+
+
 def test_the_list_pages_oldest_first_filters_and_counts(database):
     ids = [
         record(database, segment_changed(f"c-{n}"), KeyError("x"), NOW + timedelta(seconds=n)).id
