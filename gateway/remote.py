@@ -12,7 +12,6 @@ import eventlet
 from kombu.exceptions import OperationalError
 from nameko import exceptions as nameko_exceptions
 from nameko.exceptions import RemoteError, UnknownService
-from nameko.rpc import ServiceProxy
 
 from crm_common.metrics import timed_call
 from gateway.http import ApiError
@@ -80,21 +79,6 @@ for _path, _status in REMOTE_ERRORS.items():
     )
 for _path in DATABASE_UNAVAILABLE:
     nameko_exceptions.registry[_path] = DatabaseUnavailable
-
-
-def expiring(proxy, seconds):
-    """The same service proxy, its calls expiring in the queue after `seconds`.
-
-    A call still queued when the gateway stops waiting (the service is down
-    or busy) is dropped by the broker instead of running later, behind the
-    client's back. One already taken by the service runs to its end.
-    """
-    return ServiceProxy(
-        proxy.worker_ctx,
-        proxy.service_name,
-        proxy.reply_listener,
-        **{**proxy.options, "expiration": seconds},
-    )
 
 
 def call(proxy, method, *args, timeout, **kwargs):

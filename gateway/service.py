@@ -6,6 +6,7 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
+from crm_common.asking import expiring
 from crm_common.metrics import Metrics
 from gateway import answers
 from gateway.auth import TokenStore, bearer_token, check_admin_token, identify, permit, token_digest
@@ -18,7 +19,7 @@ from gateway.http import ApiError, add_headers, api
 from gateway.idempotency import IdempotencyStore, idempotent
 from gateway.interactions import InteractionEndpoints
 from gateway.rate_limit import RateLimiter
-from gateway.remote import call, expiring
+from gateway.remote import call
 from gateway.reports import ReportEndpoints
 from gateway.tokens import TokenEndpoints
 

@@ -5,6 +5,7 @@ which the test moves; the timer runs every tenth of a second.
 """
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,9 +13,11 @@ from kombu import Connection, Exchange, Queue
 from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from crm_common.metrics import queue_depths
 from gateway.http import ApiError
 from services.customers.service import CustomersService
 from services.interactions.service import InteractionsService
+from services.pipeline.service import PipelineService
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("db_kind", ["sqlite", "postgres"])
@@ -145,6 +148,33 @@ def test_records_need_a_customer_that_exists(start, rpc):
         with pytest.raises(ApiError) as caught:  # the gateway's mapping of UnknownCustomer
             rpc.interactions.log_interaction({"customer_id": customer_id, "channel": "note"})
         assert (caught.value.status, list(caught.value.fields)) == (400, ["customer_id"])
+    assert events(rpc) == []
+
+
+def test_a_deal_check_the_pipeline_cannot_answer_is_unavailable_and_leaves_no_call_behind(
+    start, rpc, config, runner_factory
+):
+    """The pipeline's queue outlives the service: a check that timed out must not wait
+    there, to run when the pipeline is back and nobody waits for it any more."""
+    config["CRM_RPC_TIMEOUT"] = 1
+    stopped = runner_factory(config, PipelineService)
+    stopped.start()
+    stopped.stop()
+    start()
+    ada = customer(rpc)
+    with pytest.raises(ApiError) as caught:  # the gateway's mapping of Unavailable
+        rpc.interactions.log_interaction(
+            {"customer_id": ada, "channel": "note", "deal_id": str(uuid.uuid4())}
+        )
+    assert caught.value.status == 503
+    assert "did not answer within 1 s" in caught.value.message
+    wait_for(
+        lambda: (
+            queue_depths(config["AMQP_URI"], ["rpc-pipeline"]) == [({"queue": "rpc-pipeline"}, 0)]
+        ),
+        timeout=10,
+        message="the unanswered deal check to expire",
+    )
     assert events(rpc) == []
 
 
