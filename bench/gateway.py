@@ -100,7 +100,7 @@ def run(seconds, sizes):
     with Vhost() as vhost, tempfile.TemporaryDirectory() as data_dir:
         env = bench_env(vhost, data_dir, CRM_RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT))
         config = from_env(env)
-        services = Services(env)
+        services = Services(env, "gateway")
         try:
             return measure(seconds, sizes, vhost, services, config, data_dir)
         finally:

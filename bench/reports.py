@@ -39,7 +39,7 @@ from bench.reports_dataset import PRODUCERS, seeded_copy
 from bench.summary import Row, at_least, under
 from bench.support import (
     BENCH_TOKEN,
-    ROOT,
+    RESULTS,
     START_SECONDS,
     Services,
     Vhost,
@@ -69,7 +69,7 @@ TARGET_REBUILD_S = 120
 DRAIN_SECONDS = 90
 PROBE_SECONDS = 0.25
 # The services' logs of the last run, to see what a figure hides (retries, slow requests).
-LOGS = ROOT / "bench" / "results" / "reports-logs"
+LOGS = RESULTS / "reports-logs"
 
 
 ROWS = [
@@ -163,10 +163,7 @@ def run(sizes, backlog, warm_rounds, cold_rounds, reseed=False):
         )
         db_url = db_urls["reports"]
         config = from_env(env)
-        LOGS.mkdir(parents=True, exist_ok=True)
-        for old in LOGS.glob("*.log"):
-            old.unlink()
-        services = Services(env, log_dir=LOGS)
+        services = Services(env, "reports")
         bench = ReportsBench(config, services, db_url, prefix)
         try:
             figures = {

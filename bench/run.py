@@ -64,7 +64,7 @@ from bench.reports_data import History  # noqa: E402
 from bench.reports_dataset import ADMIN_URL  # noqa: E402
 from bench.support import (  # noqa: E402
     BENCH_TOKEN,
-    ROOT,
+    RESULTS,
     START_SECONDS,
     Services,
     Vhost,
@@ -81,7 +81,6 @@ from crm_common.config import from_env  # noqa: E402
 from crm_common.envelope import utcnow  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 # --quick: every size small, for a check that the benchmark runs (a minute or two).
 QUICK = {
     **reports.QUICK,
@@ -164,7 +163,7 @@ def customers_part(args):
     with Vhost() as vhost, tempfile.TemporaryDirectory() as data_dir:
         env = bench_env(vhost, data_dir)
         config = from_env(env)
-        services = Services(env)
+        services = Services(env, "customers")
         try:
             return run(args, vhost, services, config)
         finally:

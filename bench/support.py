@@ -19,6 +19,7 @@ from tests.support.processes import Processes
 from tests.support.waiting import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 AMQP_URI = os.environ.get("CRM_BENCH_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 RABBIT_API_URI = os.environ.get("CRM_BENCH_RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
 BENCH_TOKEN = "bench-admin-token-0123456789"
@@ -83,9 +84,14 @@ def bench_env(vhost, data_dir, **settings):
 
 class Services(Processes):
     """The `crm run` processes of a benchmark (tests/support/processes.py); each one's peak
-    memory is noted in `peaks` as it is stopped (the run's, by default)."""
+    memory is noted in `peaks` as it is stopped (the run's, by default). Their logs go to
+    bench/results/<logs>-logs/NAME.log, emptied first: what to read when a part fails."""
 
-    def __init__(self, env, log_dir=None, peaks=RUN_PEAKS):
+    def __init__(self, env, logs, peaks=RUN_PEAKS):
+        log_dir = RESULTS / f"{logs}-logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for old in log_dir.glob("*.log"):
+            old.unlink()
         super().__init__(env, log_dir)
         self.peaks = peaks
 

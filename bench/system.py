@@ -11,12 +11,11 @@ import redis
 import requests
 
 from bench.reports_dataset import admin, database_url, execute
-from bench.support import BENCH_TOKEN, ROOT, START_SECONDS, Services, Vhost, bench_env
+from bench.support import BENCH_TOKEN, START_SECONDS, Services, Vhost, bench_env
 from crm_common.config import from_env
 from tests.support.waiting import wait_for
 
 SERVICES = ("customers", "pipeline", "interactions", "reports")
-RESULTS = ROOT / "bench" / "results"
 
 
 @dataclass
@@ -73,11 +72,7 @@ def running_system(logs, **settings):
             **settings,
         )
         config = from_env(env)
-        log_dir = RESULTS / f"{logs}-logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        for old in log_dir.glob("*.log"):
-            old.unlink()
-        services = Services(env, log_dir=log_dir)
+        services = Services(env, logs)
         base_url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
         try:
             for name in (*SERVICES, "gateway"):
