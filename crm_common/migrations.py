@@ -139,3 +139,22 @@ def create_dead_letters_table(op):
         batch_op.create_index(
             "ix_dead_letters_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
         )
+
+
+def normalize_sqlite_times(op, table, columns):
+    """On SQLite, rewrite the times an earlier bulk insert stored as the driver's text
+    ("2026-01-31 12:00:00+00:00", zero microseconds left out) as every other write stores
+    them ("2026-01-31 12:00:00.000000"), so that equality and cursor filters match them.
+    Nothing to do on PostgreSQL, which stores times, not text."""
+    connection = op.get_bind()
+    if connection.dialect.name != "sqlite":
+        return
+    for column in columns:
+        connection.execute(
+            text(
+                f"UPDATE {table} SET {column} = CASE length({column}) "
+                f"WHEN 25 THEN substr({column}, 1, 19) || '.000000' "
+                f"ELSE substr({column}, 1, 26) END "
+                f"WHERE {column} LIKE '%+00:00'"
+            )
+        )

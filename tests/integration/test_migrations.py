@@ -3,17 +3,20 @@ starting at once migrate one at a time."""
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
 
 from crm_common import migrations
 from crm_common.config import SERVICES
 from services.customers.models import Base as CustomersBase
+from services.customers.models import Customer
 from services.interactions.models import Base as InteractionsBase
 from services.pipeline.models import Base as PipelineBase
 from services.reports.models import Base as ReportsBase
@@ -94,3 +97,36 @@ def test_instances_starting_at_once_on_a_fresh_database_all_start(make_db_url, t
         output, _ = instance.communicate(timeout=180)
         assert instance.returncode == 0, output
     assert_at_head_with_the_models_schema(service, url)
+
+
+def test_times_an_earlier_sqlite_bulk_insert_wrote_as_zone_text_are_made_comparable(
+    make_db_url,
+):
+    """Imports before the fix stored the driver's text for aware times; the list's cursor
+    (created_at, id) never matched them, so they came back on every next page."""
+    url = make_db_url("sqlite", "customers")
+    migrations.upgrade("customers", url, "0003")
+    moments = [
+        datetime(2026, 1, 31, 12, 0, tzinfo=UTC),
+        datetime(2026, 1, 31, 12, 0, 0, 120, tzinfo=UTC),
+    ]
+    columns = "id, name, status, tags, attributes, segment_sequence, created_at, updated_at"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            # As the driver writes an aware datetime: "2026-01-31 12:00:00+00:00".
+            connection.exec_driver_sql(
+                f"INSERT INTO customers ({columns}, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                [(f"c-{n}", "Ada", "lead", "[]", "{}", 0, at, at) for n, at in enumerate(moments)],
+            )
+        migrations.upgrade("customers", url)
+        with Session(engine) as session:
+            for number, moment in enumerate(moments):
+                found = session.scalars(
+                    select(Customer.id).where(
+                        Customer.created_at == moment, Customer.updated_at == moment
+                    )
+                ).all()
+                assert found == [f"c-{number}"]
+    finally:
+        engine.dispose()
