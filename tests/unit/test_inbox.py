@@ -9,6 +9,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters
+from crm_common import inbox as inbox_module
 from crm_common.envelope import load_envelope
 from crm_common.inbox import apply_many, apply_once
 from services.reports import views
@@ -205,3 +206,47 @@ def test_two_deliveries_in_one_group_commit_count_one_applied_and_one_repeat(inb
     assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 1
     assert counted(inbox, "consumed", "customer_created", "outcome", "repeated") == 1
     assert count(database, CustomerFact) == 1
+
+
+def test_the_events_of_one_handler_call_share_a_group_commit_and_each_gets_its_outcome(
+    inbox, database
+):
+    schema = CustomerCreatedData()
+    good, again, invalid = customer_created("c-1"), customer_created("c-2"), customer_created()
+    del invalid["data"]["status"]
+    assert inbox.apply(again, apply_customer, schema)  # applied before, alone
+    inbox.batch_size, inbox.waiting = 10, eventlet.queue.LightQueue()
+    handler = eventlet.spawn(
+        inbox.apply_all,
+        [(good, apply_customer, schema), (invalid, apply_customer, schema)]
+        + [(again, apply_customer, schema)],
+    )
+    eventlet.sleep(0)
+    assert inbox.waiting.qsize() == 2  # every valid event of the call waits for one batch
+    committer = eventlet.spawn(inbox._commit_batches)
+    try:
+        assert handler.wait() == [True, False, False]
+    finally:
+        committer.kill()
+    assert count(database, CustomerFact) == 2
+    [letter] = letters(database)
+    assert letter.event_id == invalid["event_id"]
+
+
+def test_the_inbox_is_behind_while_events_are_left_waiting_for_the_group_commit(inbox):
+    inbox.batch_size, inbox.waiting = 2, eventlet.queue.LightQueue()
+    schema = CustomerCreatedData()
+    assert not inbox.behind()
+    handlers = [
+        eventlet.spawn(inbox.apply, customer_created(f"c-{n}"), apply_customer, schema)
+        for n in range(5)
+    ]
+    eventlet.sleep(0)
+    committer = eventlet.spawn(inbox._commit_batches)
+    try:
+        assert all(handler.wait() for handler in handlers)
+        assert inbox.behind()  # five events, batches of two: some waited
+        inbox.behind_at -= inbox_module.BEHIND_SECONDS
+        assert not inbox.behind()
+    finally:
+        committer.kill()
