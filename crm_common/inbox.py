@@ -38,6 +38,9 @@ RETRYABLE = (OperationalError, InterfaceError, IntegrityError, StaleDataError)
 # An event whose failure cannot even be recorded (the database is away) goes
 # back to the queue after this pause, so it does not spin while the outage lasts.
 RETRY_PAUSE_SECONDS = 1
+# Events a handler loads (validates) before it lets the other green threads run: a batch
+# loaded at once held a report read for as long.
+LOADS_BETWEEN_TURNS = 10
 # The inbox is behind (a backlog drains) while events were left waiting after a batch
 # was taken for the group commit this recently.
 BEHIND_SECONDS = 1.0
@@ -261,6 +264,8 @@ class Inbox(DependencyProvider):
         outcomes = [False] * len(items)
         started = []
         for place, (body, effect, data_schema) in enumerate(items):
+            if place and place % LOADS_BETWEEN_TURNS == 0:
+                eventlet.sleep(0)  # a report read waiting meanwhile gets its turn
             envelope = self._load(body, data_schema, consumer)
             if envelope is None:
                 continue

@@ -250,3 +250,21 @@ def test_the_inbox_is_behind_while_events_are_left_waiting_for_the_group_commit(
         assert not inbox.behind()
     finally:
         committer.kill()
+
+
+def test_a_large_batch_lets_other_green_threads_run_while_it_loads(inbox):
+    inbox.batch_size, inbox.waiting = 100, eventlet.queue.LightQueue()
+    schema = CustomerCreatedData()
+    items = [(customer_created(f"c-{n}"), apply_customer, schema) for n in range(35)]
+    seen = []
+
+    def report_read():  # what a read arriving meanwhile would see of the batch's loading
+        while len(seen) < 3:
+            seen.append(inbox.waiting.qsize())
+            eventlet.sleep(0)
+
+    reader = eventlet.spawn(report_read)
+    handler = eventlet.spawn(inbox.apply_all, items)
+    reader.wait()
+    handler.kill()
+    assert any(0 < queued < len(items) for queued in seen)
