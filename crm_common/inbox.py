@@ -19,13 +19,13 @@ import eventlet.event
 import eventlet.queue
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Integer, String, select
+from sqlalchemy import Integer, String
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters, metrics
-from crm_common.db import UTCDateTime, find_database, insert_rows, plain_insert
+from crm_common.db import UTCDateTime, find_database, insert_new
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.handlers import BatchEventHandler
 
@@ -107,32 +107,36 @@ def apply_many(session, model, envelopes, effect_of):
     `effect_of(envelope)` is the event's effect; the events of an effect made by
     `batched` are applied together, the others one by one. Leaves the transaction
     open, for the caller to add its own changes and commit; answers the ids of the
-    events it applied. Another consumer applying one of them meanwhile makes the
-    commit fail with IntegrityError: roll back and call again.
+    events it applied. The ids are claimed first, in one statement that skips
+    those applied before; one that another consumer is applying meanwhile waits
+    for its transaction, and counts as applied before once that commits.
     """
-    ids = {str(envelope["event_id"]) for envelope in envelopes}
-    done = set(session.scalars(select(model.event_id).where(model.event_id.in_(ids))))
     fresh = {}
     for envelope in envelopes:
-        event_id = str(envelope["event_id"])
-        if event_id not in done:
-            fresh.setdefault(event_id, envelope)
+        fresh.setdefault(str(envelope["event_id"]), envelope)
     now = utcnow()
-    insert_rows(
-        session,
-        plain_insert(model),
-        [
-            {
-                "event_id": event_id,
-                "event_type": envelope["event_type"],
-                "producer": envelope["producer"],
-                "aggregate_id": envelope["aggregate_id"],
-                "sequence": envelope["sequence"],
-                "applied_at": now,
-            }
-            for event_id, envelope in fresh.items()
-        ],
+    claimed = set(
+        insert_new(
+            session,
+            model,
+            ("event_id",),
+            [
+                {
+                    "event_id": event_id,
+                    "event_type": envelope["event_type"],
+                    "producer": envelope["producer"],
+                    "aggregate_id": envelope["aggregate_id"],
+                    "sequence": envelope["sequence"],
+                    "applied_at": now,
+                }
+                # In id order, the one order of every consumer: two claiming overlapping
+                # batches wait for each other instead of deadlocking.
+                for event_id, envelope in sorted(fresh.items())
+            ],
+            returning="event_id",
+        )
     )
+    fresh = {event_id: envelope for event_id, envelope in fresh.items() if event_id in claimed}
     together = {}
     for envelope in fresh.values():
         effect = effect_of(envelope)

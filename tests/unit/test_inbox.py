@@ -268,3 +268,26 @@ def test_a_large_batch_lets_other_green_threads_run_while_it_loads(inbox):
     reader.wait()
     handler.kill()
     assert any(0 < queued < len(items) for queued in seen)
+
+
+def test_a_batch_racing_another_consumer_on_an_event_waits_for_it_and_skips_it(make_db_url):
+    database = database_for(make_db_url("postgresql", "reports_race", schema="reports"))
+    shared, own = (
+        load_envelope(customer_created(customer), CustomerCreatedData()) for customer in ("a", "b")
+    )
+    with database.session() as first, database.session() as second:
+        assert apply_many(first, AppliedEvent, [shared], lambda _: apply_customer) == {
+            str(shared["event_id"])
+        }
+        # The second claims the same id while the first has not committed: it waits.
+        racing = eventlet.spawn(
+            apply_many, second, AppliedEvent, [own, shared], lambda _: apply_customer
+        )
+        eventlet.sleep(0.3)
+        assert not racing.dead
+        first.commit()
+        assert racing.wait() == {str(own["event_id"])}  # no error: counted as applied before
+        second.commit()
+    assert count(database, AppliedEvent) == 2
+    with database.session() as session:
+        assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 2
