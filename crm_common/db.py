@@ -38,7 +38,16 @@ def make_engine(url):
         # commits, or other workers would stall on the lock it holds.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # The unit of work updates many rows of a table with one executemany: psycopg2's own
+    # runs a statement (a round trip) per row; SQLAlchemy's batch mode sends them in pages.
+    # Rows with a version column are still updated one by one, their count checked.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        executemany_mode="values_plus_batch",
+    )
 
 
 def _tune_sqlite(dbapi_connection, _record):
