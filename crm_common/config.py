@@ -30,7 +30,7 @@ DEFAULTS = {
     "CRM_GATEWAY_MAX_WORKERS": "100",
     # Also the broker's prefetch of each reports queue: the messages its handlers take
     # in batches (crm_common.handlers.BatchEventHandler).
-    "CRM_REPORTS_MAX_WORKERS": "200",
+    "CRM_REPORTS_MAX_WORKERS": "500",
     "CRM_LOG_LEVEL": "INFO",
     # How often reports read the producers' logs for events the broker did not deliver.
     "CRM_REPORTS_CATCH_UP_SECONDS": "30",

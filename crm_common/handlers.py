@@ -72,13 +72,16 @@ class BatchEventHandler(EventHandler):
     applies it once.
     """
 
-    def __init__(self, source_service, event_type, batch_size=100, concurrency=2, **kwargs):
+    def __init__(self, source_service, event_type, batch_size=None, concurrency=2, **kwargs):
         super().__init__(source_service, event_type, **kwargs)
         self.batch_size = batch_size
         self.concurrency = concurrency
 
     def setup(self):
         super().setup()
+        # By default each worker takes its share of what the broker may have delivered
+        # (the queue consumer's prefetch is the container's max_workers).
+        self.batch_size = self.batch_size or max(1, self.container.max_workers // self.concurrency)
         self.waiting = []  # (body, message), in delivery order
         self.running = 0
         self.starting = False  # a start of workers is on its way

@@ -123,3 +123,16 @@ def test_messages_arriving_while_the_container_is_killed_go_back_to_the_queue():
     messages = deliver(found, range(2))
     assert found.queue_consumer.requeued == messages
     assert found.running == 0
+
+
+def test_by_default_each_worker_takes_its_share_of_the_queues_prefetch():
+    found = BatchEventHandler("pipeline", "deal_created", concurrency=2)
+    found.method_name = "apply_deal_created"
+    found.container = Container()
+    found.container.service_name, found.container.config = "reports", {}
+    found.container.max_workers = 500  # nameko's prefetch of each queue
+    found.queue_consumer = Broker()
+    found.queue_consumer.register_provider = lambda provider: None
+    found.setup()
+    assert found.batch_size == 250
+    assert found.queue.name == "evt-pipeline-deal_created--reports.apply_deal_created"
