@@ -16,7 +16,9 @@ rebuild in under 2 minutes.
    gateway's GET /health with the same client and concurrency.
 4. A backlog of deal and interaction events, published while reports is
    stopped, is drained once it starts; the baseline is raw kombu consume +
-   ack of as many messages on the same broker.
+   ack of as many messages on the same broker, and beside it a do-nothing
+   Nameko `@event_handler` (bench/bare_events.py) with the reports' worker
+   limit drains as many: the ceiling of one worker per message.
 5. A full rebuild from the producers' logs (their copies hold the data set's events),
    before the backlog (whose events are in no log); the numbers must come out the same.
 """
@@ -34,6 +36,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import text
 
+from bench import bare_events
 from bench.reports_data import History
 from bench.reports_dataset import PRODUCERS, seeded_copy
 from bench.summary import Row, at_least, under
@@ -93,6 +96,12 @@ ROWS = [
         "reports_raw_consume_ack_per_s",
         "raw kombu consume + ack",
         target=at_least(TARGET_EVENTS_PER_S),
+    ),
+    Row(
+        "... a do-nothing Nameko @event_handler on as large a backlog (per s)",
+        "reports_bare_handler_per_s",
+        "reports_raw_consume_ack_per_s",
+        "raw kombu consume + ack",
     ),
     Row(
         "the funnel read while that backlog drains, p95 (ms)",
@@ -338,6 +347,10 @@ class ReportsBench:
         figures = {
             "reports_raw_publish_per_s": raw_publish(vhost.amqp_uri, count),
             "reports_raw_consume_ack_per_s": raw_consume(vhost.amqp_uri, count),
+            # What Nameko's own delivery of one message to one worker allows.
+            "reports_bare_handler_per_s": bare_events.drain_rate(
+                self.services, vhost.amqp_uri, count
+            ),
         }
         events = self.backlog(count)
         self.services.stop("reports")

@@ -28,9 +28,9 @@ DEFAULTS = {
     "CRM_MAX_WORKERS": "10",
     # The gateway holds a worker per request in flight, most of them waiting on a service.
     "CRM_GATEWAY_MAX_WORKERS": "100",
-    # Each event handler waits in reports' group commit holding a worker: batches are as
-    # large as the workers allow.
-    "CRM_REPORTS_MAX_WORKERS": "200",
+    # Also the broker's prefetch of each reports queue: the messages its handlers take
+    # in batches (crm_common.handlers.BatchEventHandler).
+    "CRM_REPORTS_MAX_WORKERS": "500",
     "CRM_LOG_LEVEL": "INFO",
     # How often reports read the producers' logs for events the broker did not deliver.
     "CRM_REPORTS_CATCH_UP_SECONDS": "30",

@@ -38,7 +38,16 @@ def make_engine(url):
         # commits, or other workers would stall on the lock it holds.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # The unit of work updates many rows of a table with one executemany: psycopg2's own
+    # runs a statement (a round trip) per row; SQLAlchemy's batch mode sends them in pages.
+    # Rows with a version column are still updated one by one, their count checked.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        executemany_mode="values_plus_batch",
+    )
 
 
 def _tune_sqlite(dbapi_connection, _record):
@@ -229,9 +238,10 @@ def plain_insert(model):
     return _PLAIN_INSERTS[model]
 
 
-def insert_rows(session, statement, rows):
+def insert_rows(session, statement, rows, returning=None):
     """Run the INSERT `statement` (an upsert, say) for `rows` (dicts of the same columns'
-    values) as multi-row statements, a round trip per thousand rows.
+    values) as multi-row statements, a round trip per thousand rows; with `returning` (a
+    column's name), answers that column of each row inserted.
 
     The driver's executemany of an upsert makes a round trip per row, and
     SQLAlchemy building a statement of a thousand rows costs more than running
@@ -239,11 +249,16 @@ def insert_rows(session, statement, rows):
     (aware datetimes, strings, numbers: nothing the columns' types convert).
     """
     if not rows:
-        return
+        return []
     if not is_postgres(session.get_bind()):
+        found = []
         for first in range(0, len(rows), ROWS_PER_INSERT):
-            session.execute(statement.values(rows[first : first + ROWS_PER_INSERT]))
-        return
+            chunk = statement.values(rows[first : first + ROWS_PER_INSERT])
+            if returning is None:
+                session.execute(chunk)
+            else:
+                found += session.scalars(chunk.returning(statement.table.c[returning]))
+        return found
     columns = tuple(rows[0])
     sql = _MULTI_ROW_SQL.get((statement, columns))
     if sql is None:
@@ -257,13 +272,16 @@ def insert_rows(session, statement, rows):
             f"INSERT INTO {statement.table.name} ({', '.join(columns)}) VALUES %s"
             + (compiled[conflict:] if conflict >= 0 else "")
         )
+    if returning is not None:
+        sql += f" RETURNING {returning}"
     cursor = session.connection().connection.dbapi_connection.cursor()
     try:
-        execute_values(
+        found = execute_values(
             cursor,
             sql,
             [tuple(row[column] for column in columns) for row in rows],
             page_size=ROWS_PER_INSERT,
+            fetch=returning is not None,
         )
     except psycopg2.Error as exc:
         # Past SQLAlchemy, the driver's error is raised bare: wrapped as SQLAlchemy wraps
@@ -272,13 +290,15 @@ def insert_rows(session, statement, rows):
         raise DBAPIError.instance(sql, None, exc, psycopg2.Error) from None
     finally:
         cursor.close()
+    return [row[0] for row in found] if returning is not None else []
 
 
-def insert_new(session, model, key_columns, rows):
+def insert_new(session, model, key_columns, rows, returning=None):
     """Insert those of `rows` (dicts of column values) whose key is not taken yet, in one
-    statement; a row another transaction is inserting meanwhile waits for it."""
+    statement; a row another transaction is inserting meanwhile waits for it. With
+    `returning` (a column's name), answers that column of the rows it inserted."""
     if not rows:
-        return
+        return []
     postgres = is_postgres(session.get_bind())
     statement = _INSERT_NEW.get((model, postgres))
     if statement is None:
@@ -286,7 +306,7 @@ def insert_new(session, model, key_columns, rows):
         statement = _INSERT_NEW[(model, postgres)] = insert(model.__table__).on_conflict_do_nothing(
             index_elements=list(key_columns)
         )
-    insert_rows(session, statement, rows)
+    return insert_rows(session, statement, rows, returning)
 
 
 def refresh_statistics(session):

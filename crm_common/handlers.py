@@ -20,8 +20,10 @@ and the inbox applies it once, so nothing is lost by dropping the ack.
 """
 
 import logging
+from functools import partial
 
 from nameko import events
+from nameko.exceptions import ContainerBeingKilled
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +49,90 @@ class EventHandler(events.EventHandler):
 
 
 event_handler = EventHandler.decorator
+
+
+class BatchEventHandler(EventHandler):
+    """An `@event_handler` whose method takes the messages waiting in its queue together:
+    `method(self, bodies)`, a list of at most `batch_size` event bodies, oldest first.
+
+    One Nameko worker per message costs more than a group commit of many events
+    (injecting every dependency, a greenthread, its teardown): a do-nothing
+    handler drains a backlog at about half the rate of a plain AMQP consumer
+    (bench/bare_events.py). Here the messages the broker delivers (up to the
+    queue consumer's prefetch, the service's max_workers) wait in a list; at
+    most `concurrency` workers of the handler run at once, each on what waited
+    when it started. So a quiet queue hands over each message at once, and a
+    backlog is taken in batches as large as the broker delivers meanwhile.
+
+    Each message is settled only once its worker is done: all acknowledged if the
+    method returned, all requeued if it raised (the queue, its name and its
+    arguments stay those of `@event_handler`, so switching loses nothing). A
+    message prefetched but not yet handed to a worker when the service stops, or
+    is killed, is never acknowledged: the broker gives it back, and the inbox
+    applies it once.
+    """
+
+    def __init__(self, source_service, event_type, batch_size=None, concurrency=2, **kwargs):
+        super().__init__(source_service, event_type, **kwargs)
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+
+    def setup(self):
+        super().setup()
+        # By default each worker takes its share of what the broker may have delivered
+        # (the queue consumer's prefetch is the container's max_workers).
+        self.batch_size = self.batch_size or max(1, self.container.max_workers // self.concurrency)
+        self.waiting = []  # (body, message), in delivery order
+        self.running = 0
+        self.starting = False  # a start of workers is on its way
+        self.stopping = False
+
+    def stop(self):
+        self.stopping = True
+        super().stop()
+
+    def handle_message(self, body, message):
+        self.waiting.append((body, message))
+        self._start_soon()
+
+    def _start_soon(self):
+        # Not at once: the messages the queue consumer received with this one are
+        # each on their way here in a greenthread of their own, spawned before this
+        # one; the workers start after them, with all of them.
+        if not self.starting and self.running < self.concurrency and not self.stopping:
+            self.starting = True
+            self.container.spawn_managed_thread(self._start_workers, identifier=self.method_name)
+
+    def _start_workers(self):
+        self.starting = False
+        while self.waiting and self.running < self.concurrency and not self.stopping:
+            batch = self.waiting[: self.batch_size]
+            del self.waiting[: self.batch_size]
+            messages = [message for _, message in batch]
+            self.running += 1
+            try:
+                self.container.spawn_worker(
+                    self,
+                    ([body for body, _ in batch],),
+                    {},
+                    context_data=self.unpack_message_headers(messages[0]),
+                    handle_result=partial(self.handle_batch_result, messages),
+                )
+            except ContainerBeingKilled:
+                self.running -= 1
+                for message in messages:
+                    self.queue_consumer.requeue_message(message)
+                return
+
+    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
+        try:
+            for message in messages:
+                self.handle_message_processed(message, result, exc_info)
+        finally:
+            self.running -= 1
+            if self.waiting:
+                self._start_soon()
+        return result, exc_info
+
+
+event_batch_handler = BatchEventHandler.decorator

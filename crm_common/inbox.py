@@ -19,14 +19,15 @@ import eventlet.event
 import eventlet.queue
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Integer, String, select
+from sqlalchemy import Integer, String
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters, metrics
-from crm_common.db import UTCDateTime, find_database, insert_rows, plain_insert
+from crm_common.db import UTCDateTime, find_database, insert_new
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
+from crm_common.handlers import BatchEventHandler
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,12 @@ RETRYABLE = (OperationalError, InterfaceError, IntegrityError, StaleDataError)
 # An event whose failure cannot even be recorded (the database is away) goes
 # back to the queue after this pause, so it does not spin while the outage lasts.
 RETRY_PAUSE_SECONDS = 1
+# Events a handler loads (validates) before it lets the other green threads run: a batch
+# loaded at once held a report read for as long.
+LOADS_BETWEEN_TURNS = 10
+# The inbox is behind (a backlog drains) while events were left waiting after a batch
+# was taken for the group commit this recently.
+BEHIND_SECONDS = 1.0
 
 
 class AppliedEventMixin:
@@ -100,32 +107,36 @@ def apply_many(session, model, envelopes, effect_of):
     `effect_of(envelope)` is the event's effect; the events of an effect made by
     `batched` are applied together, the others one by one. Leaves the transaction
     open, for the caller to add its own changes and commit; answers the ids of the
-    events it applied. Another consumer applying one of them meanwhile makes the
-    commit fail with IntegrityError: roll back and call again.
+    events it applied. The ids are claimed first, in one statement that skips
+    those applied before; one that another consumer is applying meanwhile waits
+    for its transaction, and counts as applied before once that commits.
     """
-    ids = {str(envelope["event_id"]) for envelope in envelopes}
-    done = set(session.scalars(select(model.event_id).where(model.event_id.in_(ids))))
     fresh = {}
     for envelope in envelopes:
-        event_id = str(envelope["event_id"])
-        if event_id not in done:
-            fresh.setdefault(event_id, envelope)
+        fresh.setdefault(str(envelope["event_id"]), envelope)
     now = utcnow()
-    insert_rows(
-        session,
-        plain_insert(model),
-        [
-            {
-                "event_id": event_id,
-                "event_type": envelope["event_type"],
-                "producer": envelope["producer"],
-                "aggregate_id": envelope["aggregate_id"],
-                "sequence": envelope["sequence"],
-                "applied_at": now,
-            }
-            for event_id, envelope in fresh.items()
-        ],
+    claimed = set(
+        insert_new(
+            session,
+            model,
+            ("event_id",),
+            [
+                {
+                    "event_id": event_id,
+                    "event_type": envelope["event_type"],
+                    "producer": envelope["producer"],
+                    "aggregate_id": envelope["aggregate_id"],
+                    "sequence": envelope["sequence"],
+                    "applied_at": now,
+                }
+                # In id order, the one order of every consumer: two claiming overlapping
+                # batches wait for each other instead of deadlocking.
+                for event_id, envelope in sorted(fresh.items())
+            ],
+            returning="event_id",
+        )
     )
+    fresh = {event_id: envelope for event_id, envelope in fresh.items() if event_id in claimed}
     together = {}
     for envelope in fresh.values():
         effect = effect_of(envelope)
@@ -162,6 +173,7 @@ class Inbox(DependencyProvider):
         self.dead_letter_model = dead_letter_model
         self.batch_size = batch_size
         self.policy = dead_letters.RetryPolicy(max_attempts=1, retry_seconds=1)
+        self.behind_at = None  # when events were last left waiting for a group commit
 
     def setup(self):
         self.database = find_database(self.container)
@@ -197,11 +209,26 @@ class Inbox(DependencyProvider):
                 )
         return None
 
+    def behind(self):
+        """Whether events are piling up for the group commit (within BEHIND_SECONDS): work
+        that events would soon undo again (segments, snapshots) can wait meanwhile."""
+        return self.behind_at is not None and time.monotonic() - self.behind_at < BEHIND_SECONDS
+
+    def takes_batches(self, handler):
+        """Whether the service's method `handler` is given a list of bodies (its entrypoint
+        is a BatchEventHandler) rather than one."""
+        return any(
+            isinstance(entrypoint, BatchEventHandler) and entrypoint.method_name == handler
+            for entrypoint in self.container.entrypoints
+        )
+
     def _commit_batches(self):
         while True:
             batch = [self.waiting.get()]
             while len(batch) < self.batch_size and not self.waiting.empty():
                 batch.append(self.waiting.get_nowait())
+            if not self.waiting.empty():
+                self.behind_at = time.monotonic()
             effects = {str(envelope["event_id"]): effect for envelope, effect, _ in batch}
             try:
                 with self.database.session() as session:
@@ -231,41 +258,67 @@ class Inbox(DependencyProvider):
         loops and never blocks the queue. Only when that write fails too (the
         database is away) is the error raised, for the handler to requeue it.
         """
-        service = self.service
+        return self.apply_all([(body, effect, data_schema)], consumer)[0]
+
+    def apply_all(self, items, consumer=None):
+        """`apply` of each (body, effect, data_schema) of `items`, together: with a
+        `batch_size` over 1 they all join the group commit at once. Answers whether
+        each applied, in order; raises (for the handler to requeue them all) only
+        when a failure cannot be recorded."""
+        outcomes = [False] * len(items)
+        started = []
+        for place, (body, effect, data_schema) in enumerate(items):
+            if place and place % LOADS_BETWEEN_TURNS == 0:
+                eventlet.sleep(0)  # a report read waiting meanwhile gets its turn
+            envelope = self._load(body, data_schema, consumer)
+            if envelope is None:
+                continue
+            done = None
+            if self.batch_size > 1:
+                done = eventlet.event.Event()
+                self.waiting.put((envelope, effect, done))
+            started.append((place, body, envelope, effect, done))
+        for place, body, envelope, effect, done in started:
+            applied = done.wait() if done is not None else None
+            if applied is None:  # not batched, or its batch failed: alone
+                applied = self._apply_alone(body, envelope, effect, consumer)
+            if applied is not None:
+                outcomes[place] = self._applied(
+                    self.service, envelope["event_type"], applied, ids_of(envelope)
+                )
+        return outcomes
+
+    def _load(self, body, data_schema, consumer):
+        """The envelope of `body`, or None (a dead letter) if it is no valid event."""
         try:
-            envelope = load_envelope(body, data_schema)
+            return load_envelope(body, data_schema)
         except InvalidEvent as exc:
             event_type = body.get("event_type") if isinstance(body, dict) else None
             metrics.EVENTS_FAILED.labels(
-                service, str(event_type or metrics.UNKNOWN), "invalid"
+                self.service, str(event_type or metrics.UNKNOWN), "invalid"
             ).inc()
             log.error("rejected invalid event: %s", exc, extra={"event_body": body})
             self._dead_letter(body, exc, consumer)
-            return False
+            return None
+
+    def _apply_alone(self, body, envelope, effect, consumer):
+        """Whether the event applied in a transaction of its own; None if it failed (it is
+        a dead letter then)."""
         event_type = envelope["event_type"]
-        ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
-        if self.batch_size > 1:
-            done = eventlet.event.Event()
-            self.waiting.put((envelope, effect, done))
-            applied = done.wait()
-            if applied is not None:
-                return self._applied(service, event_type, applied, ids)
         try:
             with self.database.session() as session:
-                applied = apply_once(session, self.model, envelope, effect)
+                return apply_once(session, self.model, envelope, effect)
         except Exception as exc:  # every kind: the dead letters decide what happens next
-            log.warning("%s not applied: %s", event_type, exc, extra=ids)
+            log.warning("%s not applied: %s", event_type, exc, extra=ids_of(envelope))
             self._dead_letter(body, exc, consumer, event_type)
-            return False
-        return self._applied(service, event_type, applied, ids)
+            return None
 
     def apply_now(self, body, effect, data_schema=None):
         """Apply `body` once or raise what failed: for a retry or replay of a dead letter."""
         envelope = load_envelope(body, data_schema)
         with self.database.session() as session:
             applied = apply_once(session, self.model, envelope, effect)
-        ids = {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
-        return self._applied(self.service, envelope["event_type"], applied, ids)
+        return self._applied(self.service, envelope["event_type"], applied, ids_of(envelope))
 
     def _dead_letter(self, body, exc, consumer, event_type=None):
         """Record the failure; with `event_type`, count it by what happens next
@@ -315,6 +368,11 @@ class Inbox(DependencyProvider):
         return applied
 
 
+def ids_of(envelope):
+    """What a log line says of an event, to follow it across services."""
+    return {"event_id": str(envelope["event_id"]), "aggregate_id": envelope["aggregate_id"]}
+
+
 class InboxWorker:
     """What a worker sees as `self.inbox`: the inbox, knowing which handler runs.
 
@@ -339,6 +397,12 @@ class InboxWorker:
             return applied
         return self._inbox.apply(body, effect, data_schema, consumer=self._consumer)
 
+    def apply_all(self, items):
+        """`apply` of each (body, effect, data_schema) of `items`, together (Inbox.apply_all)."""
+        if self._rerunning:
+            return [self.apply(*item) for item in items]
+        return self._inbox.apply_all(items, consumer=self._consumer)
+
     def rerun(self, service, letter):
         """Run the letter's handler on `service` again; its outcome, or raises what failed.
 
@@ -350,7 +414,10 @@ class InboxWorker:
             raise LookupError(f"{service.name} has no handler for this message")
         self._rerunning, self._outcome = True, "ignored"
         try:
-            getattr(service, handler)(letter.body)
+            if self._inbox.takes_batches(handler):
+                getattr(service, handler)([letter.body])
+            else:
+                getattr(service, handler)(letter.body)
         finally:
             self._rerunning = False
         return self._outcome
@@ -358,6 +425,9 @@ class InboxWorker:
     @property
     def dead_letter_model(self):
         return self._inbox.dead_letter_model
+
+    def behind(self):
+        return self._inbox.behind()
 
     @property
     def policy(self):

@@ -47,7 +47,9 @@ def test_the_gateway_process_gets_its_own_worker_pool():
     config = from_env({"CRM_MAX_WORKERS": "10", "CRM_GATEWAY_MAX_WORKERS": "200"})
     assert for_process(config, "gateway")["max_workers"] == 200
     assert for_process(config, "customers")["max_workers"] == 10
-    assert for_process(config, "reports")["max_workers"] == 200
+    assert (
+        for_process(config, "reports")["max_workers"] == 500
+    )  # its own default: the prefetch its batches are made of
 
 
 def test_the_gateway_keeps_answers_a_day_and_limits_600_requests_a_minute_by_default():

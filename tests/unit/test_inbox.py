@@ -9,6 +9,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters
+from crm_common import inbox as inbox_module
 from crm_common.envelope import load_envelope
 from crm_common.inbox import apply_many, apply_once
 from services.reports import views
@@ -205,3 +206,88 @@ def test_two_deliveries_in_one_group_commit_count_one_applied_and_one_repeat(inb
     assert counted(inbox, "consumed", "customer_created", "outcome", "applied") == 1
     assert counted(inbox, "consumed", "customer_created", "outcome", "repeated") == 1
     assert count(database, CustomerFact) == 1
+
+
+def test_the_events_of_one_handler_call_share_a_group_commit_and_each_gets_its_outcome(
+    inbox, database
+):
+    schema = CustomerCreatedData()
+    good, again, invalid = customer_created("c-1"), customer_created("c-2"), customer_created()
+    del invalid["data"]["status"]
+    assert inbox.apply(again, apply_customer, schema)  # applied before, alone
+    inbox.batch_size, inbox.waiting = 10, eventlet.queue.LightQueue()
+    handler = eventlet.spawn(
+        inbox.apply_all,
+        [(good, apply_customer, schema), (invalid, apply_customer, schema)]
+        + [(again, apply_customer, schema)],
+    )
+    eventlet.sleep(0)
+    assert inbox.waiting.qsize() == 2  # every valid event of the call waits for one batch
+    committer = eventlet.spawn(inbox._commit_batches)
+    try:
+        assert handler.wait() == [True, False, False]
+    finally:
+        committer.kill()
+    assert count(database, CustomerFact) == 2
+    [letter] = letters(database)
+    assert letter.event_id == invalid["event_id"]
+
+
+def test_the_inbox_is_behind_while_events_are_left_waiting_for_the_group_commit(inbox):
+    inbox.batch_size, inbox.waiting = 2, eventlet.queue.LightQueue()
+    schema = CustomerCreatedData()
+    assert not inbox.behind()
+    handlers = [
+        eventlet.spawn(inbox.apply, customer_created(f"c-{n}"), apply_customer, schema)
+        for n in range(5)
+    ]
+    eventlet.sleep(0)
+    committer = eventlet.spawn(inbox._commit_batches)
+    try:
+        assert all(handler.wait() for handler in handlers)
+        assert inbox.behind()  # five events, batches of two: some waited
+        inbox.behind_at -= inbox_module.BEHIND_SECONDS
+        assert not inbox.behind()
+    finally:
+        committer.kill()
+
+
+def test_a_large_batch_lets_other_green_threads_run_while_it_loads(inbox):
+    inbox.batch_size, inbox.waiting = 100, eventlet.queue.LightQueue()
+    schema = CustomerCreatedData()
+    items = [(customer_created(f"c-{n}"), apply_customer, schema) for n in range(35)]
+    seen = []
+
+    def report_read():  # what a read arriving meanwhile would see of the batch's loading
+        while len(seen) < 3:
+            seen.append(inbox.waiting.qsize())
+            eventlet.sleep(0)
+
+    reader = eventlet.spawn(report_read)
+    handler = eventlet.spawn(inbox.apply_all, items)
+    reader.wait()
+    handler.kill()
+    assert any(0 < queued < len(items) for queued in seen)
+
+
+def test_a_batch_racing_another_consumer_on_an_event_waits_for_it_and_skips_it(make_db_url):
+    database = database_for(make_db_url("postgresql", "reports_race", schema="reports"))
+    shared, own = (
+        load_envelope(customer_created(customer), CustomerCreatedData()) for customer in ("a", "b")
+    )
+    with database.session() as first, database.session() as second:
+        assert apply_many(first, AppliedEvent, [shared], lambda _: apply_customer) == {
+            str(shared["event_id"])
+        }
+        # The second claims the same id while the first has not committed: it waits.
+        racing = eventlet.spawn(
+            apply_many, second, AppliedEvent, [own, shared], lambda _: apply_customer
+        )
+        eventlet.sleep(0.3)
+        assert not racing.dead
+        first.commit()
+        assert racing.wait() == {str(own["event_id"])}  # no error: counted as applied before
+        second.commit()
+    assert count(database, AppliedEvent) == 2
+    with database.session() as session:
+        assert session.get(ViewState, views.CUSTOMERS_VIEW).events_applied == 2
