@@ -32,10 +32,13 @@ def _field_loader(field):
     """A function of a present value (never missing) that gives what `field.deserialize`
     gives, or raises Decline."""
     convert = _converter(field)
-    validators = tuple(field.validators)
-    allow_none = field.allow_none
     if convert is None or field.pre_load or field.post_load:
         return _generic(field)
+    validators = tuple(field.validators)
+    allow_none = field.allow_none
+    if not validators and convert is not _raw:
+        # Every conversion but Raw's declines None: a field that refuses it needs no check.
+        return _none_or(convert) if allow_none else convert
 
     def load(value):
         if value is None:
@@ -50,6 +53,13 @@ def _field_loader(field):
             except ValidationError:
                 raise Decline from None
         return output
+
+    return load
+
+
+def _none_or(convert):
+    def load(value):
+        return None if value is None else convert(value)
 
     return load
 
@@ -172,6 +182,17 @@ def _list(load_item):
 def _dict(field):
     load_key = _field_loader(field.key_field) if field.key_field is not None else _raw
     load_value = _field_loader(field.value_field) if field.value_field is not None else _raw
+    if load_key is _string and load_value is _raw:
+        # Text keys, any values (an event's `data` before its own schema loads it).
+        def load_text_keys(value):
+            if type(value) is not dict:
+                raise Decline
+            for key in value:
+                if type(key) is not str:
+                    raise Decline
+            return dict(value)
+
+        return load_text_keys
 
     def load(value):
         if type(value) is not dict:
