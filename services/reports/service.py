@@ -147,6 +147,17 @@ RETRY_PAUSE_SECONDS = 1
 SNAPSHOT_SECONDS = 60
 
 
+def applier_of(producer, body):
+    """(effect, data schema) of the event `body` from `producer`, None for an event these
+    views do not use, (None, None) for what is not an event at all (the inbox makes it a
+    dead letter)."""
+    event_type = body.get("event_type") if isinstance(body, dict) else None
+    if not isinstance(event_type, str):
+        return None, None
+    key = (producer, event_type)
+    return (APPLIERS[key][0], DATA_SCHEMAS[key]) if key in APPLIERS else None
+
+
 class CatchUpSchedule(DependencyProvider):
     def setup(self):
         self.schedule = catchup.Schedule(self.container.config["CRM_REPORTS_CATCH_UP_SECONDS"])
@@ -244,13 +255,10 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
         return {**super().health_details(), "lag_seconds": lag.lag_seconds(self.db, utcnow())}
 
     def apply(self, producer, body):
-        key = (producer, body.get("event_type") if isinstance(body, dict) else None)
-        applier = APPLIERS.get(key)
-        if applier is None:
-            if isinstance(body, dict) and isinstance(body.get("event_type"), str):
-                return False  # an event these views do not use
-            return self.inbox.apply(body, None)  # not an event at all: a dead letter
-        return self.inbox.apply(body, applier[0], DATA_SCHEMAS[key])
+        found = applier_of(producer, body)
+        if found is None:
+            return False  # an event these views do not use
+        return self.inbox.apply(body, *found)
 
     @timer(interval=1)
     def catch_up(self):
@@ -468,34 +476,47 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
             rebuild.finish(session, rebuild_id)
 
     def replay_log(self, rebuild_id, producer):
-        """Apply the producer's whole log, a page at a time, from where the rebuild stands."""
-        proxy = getattr(self, producer)
-        while True:
-            with self.inbox.database.session() as session:
-                cursor = rebuild.cursors_of(session.get(rebuild.Rebuild, rebuild_id)).get(producer)
-            page = ask(
-                proxy,
-                "events_since",
-                cursor,
-                rebuild.PAGE_SIZE,
-                timeout=LOG_PAGE_TIMEOUT_SECONDS,
-                service=producer,
-            )
-            if not page["events"]:
-                return
-            self.apply_page(rebuild_id, producer, page)
+        """Apply the producer's whole log, a page at a time, from where the rebuild stands.
+
+        The next page is asked for while one is applied: the producer reads and sends it
+        on the other core meanwhile (a page cost about a fifth of its applying)."""
+        with self.inbox.database.session() as session:
+            cursor = rebuild.cursors_of(session.get(rebuild.Rebuild, rebuild_id)).get(producer)
+        page = self.log_page(producer, cursor)
+        while page["events"]:
+            following = eventlet.spawn(self.log_page, producer, page["next_cursor"])
+            try:
+                self.apply_page(rebuild_id, producer, page)
+            except BaseException:
+                following.kill()
+                raise
+            page = following.wait()
+
+    def log_page(self, producer, cursor):
+        """The page of the producer's log after `cursor`."""
+        return ask(
+            getattr(self, producer),
+            "events_since",
+            cursor,
+            rebuild.PAGE_SIZE,
+            timeout=LOG_PAGE_TIMEOUT_SECONDS,
+            service=producer,
+        )
 
     def apply_page(self, rebuild_id, producer, page):
-        """One page of a log in one transaction with the rebuild's progress."""
+        """One page of a log in one transaction with the rebuild's progress. Its invalid
+        events go to the dead letters first, as they would arriving live."""
         envelopes = []
         for body in page["events"]:
-            data_schema = DATA_SCHEMAS.get((producer, body.get("event_type")))
-            if data_schema is None:
-                continue
+            found = applier_of(producer, body)
+            if found is None:
+                continue  # an event these views do not use
             try:
-                envelopes.append(load_envelope(body, data_schema))
-            except InvalidEvent as exc:
-                log.error("rebuild skips an invalid event: %s", exc, extra={"event_body": body})
+                if found[0] is None:
+                    raise InvalidEvent("not an event")
+                envelopes.append(load_envelope(body, found[1]))
+            except InvalidEvent:
+                self.apply(producer, body)  # a dead letter, as it would be live
         while True:
             try:
                 with self.inbox.database.session() as session:
