@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from crm_common.fast_load import loader
+
 # Every event's data is at this version: fields are only added within it (SPEC section 3).
 SCHEMA_VERSION = 1
 
@@ -34,6 +36,7 @@ class EnvelopeSchema(Schema):
 
 
 _schema = EnvelopeSchema()
+_load = loader(_schema).load
 
 
 class InvalidEvent(ValueError):
@@ -91,9 +94,9 @@ def load_envelope(body, data_schema=None):
     if not isinstance(body, dict):
         raise InvalidEvent(f"event body must be an object, got {type(body).__name__}")
     try:
-        envelope = _schema.load(body)
+        envelope = _load(body)
         if data_schema is not None:
-            envelope["data"] = data_schema.load(envelope["data"])
+            envelope["data"] = loader(data_schema).load(envelope["data"])
     except ValidationError as exc:
         raise InvalidEvent(f"invalid event: {exc.messages}", exc.messages) from None
     return envelope
