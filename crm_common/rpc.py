@@ -26,6 +26,7 @@ from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
     DEFAULT_SERIALIZER,
+    DEFAULT_TRANSPORT_OPTIONS,
     LOGIN_METHOD_CONFIG_KEY,
     SERIALIZER_CONFIG_KEY,
 )
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 
 class UnconfirmedPublisher(Publisher):
     use_confirms = False
+    # Nameko's Publisher writes each publish's confirm setting into its class's
+    # transport options, which the connections of its producer pools keep a
+    # reference to and read when they (re)connect. Shared with the confirmed
+    # publishers, a reconnection at the wrong moment would make their connection
+    # unconfirmed (or this one confirmed): a dict of its own.
+    transport_options = {**DEFAULT_TRANSPORT_OPTIONS, "confirm_publish": False}
 
 
 class Responder(nameko_rpc.Responder):

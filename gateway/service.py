@@ -118,12 +118,15 @@ class GatewayService(
     interactions = RpcProxy("interactions")
     reports = RpcProxy("reports")
 
-    def rpc(self, service, method, *args, timeout=None, **kwargs):
-        """Call a service; 503 if it does not answer within `timeout` (default CRM_RPC_TIMEOUT)."""
+    def rpc(self, service, method, *args, timeout=None, confirm=True, **kwargs):
+        """Call a service; 503 if it does not answer within `timeout` (default CRM_RPC_TIMEOUT).
+
+        A read may go with `confirm=False`: no broker round trip before the request
+        leaves, and a service never started is a 503 after `timeout` rather than at once.
+        """
         timeout = timeout or self.config["CRM_RPC_TIMEOUT"]
-        return call(
-            expiring(getattr(self, service), timeout), method, *args, timeout=timeout, **kwargs
-        )
+        proxy = expiring(getattr(self, service), timeout, confirm)
+        return call(proxy, method, *args, timeout=timeout, **kwargs)
 
     def serve(self, request, respond, idempotency_key):
         """A call of the client API: a valid token, within its rate limit, once per
