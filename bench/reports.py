@@ -10,9 +10,9 @@ rebuild in under 2 minutes.
    again when the sizes or the code behind it change.
 2. The reports service and the gateway run as `crm run` processes on a copy
    of it, in their own vhost; segments are recomputed once over RPC.
-3. Each report is read through the gateway: warm (its answer cached in
-   Redis) by CONCURRENCY clients at once, and cold (the cache emptied before
-   each read, as any event does) one at a time. The baseline is the
+3. Each report is read through the gateway: warm (its answer cached) by
+   CONCURRENCY clients at once, and cold (the cache emptied, in Redis and in
+   the reports' memory, before each read, as any event does) one at a time. The baseline is the
    gateway's GET /health with the same client and concurrency.
 4. A backlog of deal and interaction events, published while reports is
    stopped, is drained once it starts; the baseline is raw kombu consume +
@@ -200,6 +200,8 @@ class ReportsBench:
         self.redis = redis.Redis.from_url(config["CRM_REDIS_URL"])
         self.prefix = prefix
         self.base_url = f"http://{config['CRM_GATEWAY_ADDRESS']}"
+        # The bench's RPC proxy while reports run.
+        self.rpc = None
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {BENCH_TOKEN}"
 
@@ -211,6 +213,7 @@ class ReportsBench:
         self.services.start("gateway")
         with ClusterRpcProxy(self.config) as rpc:
             wait_for(lambda: answers(rpc, "reports"), timeout=120, message="reports")
+            self.rpc = rpc
             wait_for(
                 lambda: gateway_ready(self.base_url), timeout=START_SECONDS, message="the gateway"
             )
@@ -233,12 +236,16 @@ class ReportsBench:
             figures.update(rebuild_seconds(rpc, self))
             if backlog:
                 figures.update(self.drain(rpc, vhost, backlog))
+            self.rpc = None
         return figures
 
     # --- reads -------------------------------------------------------------------------
 
     def forget_answers(self, everything=False):
-        """Delete the answers reports cached in Redis (every key of the run's, if `everything`)."""
+        """Delete the answers reports cached in Redis (every key of the run's, if `everything`)
+        and, while reports run (`self.rpc`), those they hold in memory."""
+        if self.rpc is not None:
+            self.rpc.reports.forget_answers()
         pattern = f"{self.prefix}:*" if everything else f"{self.prefix}:reports:answers:*"
         keys = list(self.redis.scan_iter(pattern, count=1000))
         if keys:

@@ -511,6 +511,12 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
         )
 
     @rpc
+    def forget_answers(self):
+        """Drop the answers this instance keeps in memory (those in Redis stay): its next
+        reads ask Redis, or compute. For benchmarks of reads after a change."""
+        return {"forgotten": self.cache.forget()}
+
+    @rpc
     def request_rebuild(self, by=None):
         """Ask for every view to be rebuilt from the producers' logs; answers the rebuild
         (the one under way, if any) and whether it is new."""
@@ -608,6 +614,10 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
             self.cache.put(key, answer)
             # A rebuild that began meanwhile may have emptied what compute() read.
             rebuilding = rebuilding or rebuild.active_rebuild(self.db) is not None
+        # Its connection back to the pool now, not once the reply is sent: under load the
+        # reads in flight would otherwise each hold one (SQLite's pool then opens and
+        # closes connections, PostgreSQL's makes reads wait for one).
+        self.db.rollback()
         as_of = params.get("as_of")
         if rebuilding:
             answer["rebuilding"] = True

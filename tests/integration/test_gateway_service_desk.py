@@ -4,6 +4,7 @@ answers cached in Redis, and still given when Redis is away."""
 import json
 
 import redis
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from gateway.service import GatewayService
 from services.customers.service import CustomersService
@@ -120,8 +121,12 @@ def test_reports_answer_from_redis_and_without_it(crm_config, runner_factory, re
     wait_for(customers_counted(1), message="the first customer in the report")
     answers = cached_answers(crm_config, "customers")
     [key] = [key for key, answer in answers.items() if answer["total"] == 1]
-    # While the view stands still, the answer comes from Redis: plant one and see it.
+    # While the view stands still, the answer comes from the cache: first the one the
+    # instance holds in memory, then, once it forgot it, the one in Redis. Plant one there.
     plant(key, {**answers[key], "total": 99})
+    assert ok(client.get("/api/v1/reports/customers"))["total"] == 1
+    with ClusterRpcProxy(crm_config) as rpc:
+        assert rpc.reports.forget_answers()["forgotten"] >= 1
     assert ok(client.get("/api/v1/reports/customers"))["total"] == 99
 
     # A new event moves the view's watermark: the next answer is computed anew.

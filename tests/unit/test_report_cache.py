@@ -41,7 +41,8 @@ def test_keys_differ_by_report_watermark_and_query_but_not_by_query_order():
 
 def test_an_answer_comes_back_and_redis_away_is_a_miss_then_left_alone():
     client, clock = FlakyRedis(), Clock()
-    cache = AnswerCache(client, "crm", 60, clock=clock)
+    # Nothing held in memory: every get asks Redis.
+    cache = AnswerCache(client, "crm", 60, clock=clock, memory_bytes=0)
     cache.put("k", {"total": 3})
     assert cache.get("k") == {"total": 3}
 
@@ -63,3 +64,55 @@ def test_a_zero_lifetime_stores_nothing():
     cache = AnswerCache(client, "crm", 0)
     cache.put("k", {"total": 1})
     assert client.store == {}
+
+
+def test_a_hot_answer_comes_from_memory_without_asking_redis():
+    client = FlakyRedis()
+    cache = AnswerCache(client, "crm", 60)
+    cache.put("computed", {"total": 3})
+    client.store["fetched"] = '{"total": 4}'
+    assert cache.get("fetched") == {"total": 4}
+    calls = client.calls
+    assert cache.get("computed") == {"total": 3}
+    assert cache.get("fetched") == {"total": 4}
+    assert client.calls == calls
+    client.down = True
+    assert cache.get("computed") == {"total": 3}, "held in memory: Redis away changes nothing"
+
+
+def test_what_a_reader_adds_to_its_answer_stays_out_of_the_cache():
+    cache = AnswerCache(FlakyRedis(), "crm", 60)
+    answer = {"total": 3}
+    cache.put("k", answer)
+    answer["lag_seconds"] = 1.5
+    cache.get("k")["rebuilding"] = True
+    assert cache.get("k") == {"total": 3}
+
+
+def test_memory_keeps_the_most_recently_used_answers_within_its_size():
+    client = FlakyRedis()
+    size = len('{"n": 1}')
+    cache = AnswerCache(client, "crm", 60, memory_bytes=2 * size)
+    cache.put("a", {"n": 1})
+    cache.put("b", {"n": 2})
+    cache.get("a")
+    cache.put("c", {"n": 3})  # "b" was used least recently
+    assert set(cache.held) == {"a", "c"}
+    assert cache.held_bytes == 2 * size
+    calls = client.calls
+    assert cache.get("b") == {"n": 2}, "still in Redis"
+    assert client.calls == calls + 1
+
+
+def test_memory_forgets_answers_after_their_lifetime_and_when_told():
+    client, clock = FlakyRedis(), Clock()
+    cache = AnswerCache(client, "crm", 60, clock=clock)
+    cache.put("k", {"total": 3})
+    client.store.clear()
+    clock.now += 61
+    assert cache.get("k") is None
+    cache.put("k", {"total": 3})
+    client.store.clear()
+    assert cache.forget() == 1
+    assert cache.get("k") is None
+    assert cache.held_bytes == 0
