@@ -32,7 +32,7 @@ from services.reports import (
     ticket_view,
     views,
 )
-from services.reports.cache import ReportCache
+from services.reports.cache import ReportCache, ViewStates
 from services.reports.events import CATALOG
 from services.reports.models import AppliedEvent, DeadLetter, OutboxEvent
 from services.reports.schemas import (
@@ -229,6 +229,16 @@ class SegmentSchedule(DependencyProvider):
         return self
 
 
+class ReportStates(DependencyProvider):
+    """The views' states as report reads see them (services/reports/cache.py)."""
+
+    def setup(self):
+        self.states = ViewStates(rebuild.read_state)
+
+    def get_dependency(self, worker_ctx):
+        return self.states
+
+
 class ReportsService(ServiceBase, EventProducer, EventConsumer):
     name = "reports"
 
@@ -238,6 +248,7 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
     catch_up_schedule = CatchUpSchedule()
     segment_schedule = SegmentSchedule()
     cache = ReportCache()
+    states = ReportStates()
     lag_metrics = lag.LagMetrics()
     customers = RpcProxy("customers")
     interactions = RpcProxy("interactions")
@@ -606,7 +617,7 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
     def answer(self, report, view, params, compute):
         """`compute()`'s answer, from the cache while `view` has not changed since, with the
         view's freshness: as of now, or of the moment asked for (`as_of`)."""
-        state, rebuilding = rebuild.read_state(self.db, view)
+        state, rebuilding = self.states.read(self.db, view)
         key = self.cache.key(report, state.events_applied if state else 0, params)
         answer = self.cache.get(key)
         if answer is None:

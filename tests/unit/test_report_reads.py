@@ -2,7 +2,8 @@
 
 from nameko.testing.services import worker_factory
 
-from services.reports.cache import AnswerCache
+from services.reports import rebuild
+from services.reports.cache import AnswerCache, ViewStates
 from services.reports.service import ReportsService, apply_customer
 from tests.unit.test_report_cache import FlakyRedis
 from tests.unit.test_reports_funnel import new_session
@@ -17,7 +18,8 @@ def test_a_read_gives_its_database_connection_back_before_it_answers(sqlite_temp
     with new_session(sqlite_templates, tmp_path) as session:
         apply_customer(session, created("c-1"))
         session.commit()
-        reports = worker_factory(ReportsService, db=session, cache=cache)
+        states = ViewStates(rebuild.read_state, seconds=0)
+        reports = worker_factory(ReportsService, db=session, cache=cache, states=states)
         computed = reports.customers_by_status_owner()
         assert not session.in_transaction()
         calls = redis.calls
@@ -25,3 +27,46 @@ def test_a_read_gives_its_database_connection_back_before_it_answers(sqlite_temp
         assert not session.in_transaction()
         assert redis.calls == calls, "the hot answer came from memory"
         assert cached["total"] == computed["total"] == 1
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_views_state_is_read_again_once_it_is_older_than_its_lifetime():
+    asked = []
+
+    def read_state(session, view):
+        asked.append(view)
+        return len(asked)
+
+    clock = Clock()
+    states = ViewStates(read_state, clock=clock, seconds=0.1)
+    assert states.read(None, "funnel") == 1
+    clock.now += 0.05
+    assert states.read(None, "funnel") == 1
+    assert states.read(None, "sales") == 2
+    clock.now += 0.06
+    assert states.read(None, "funnel") == 3
+    assert asked == ["funnel", "sales", "funnel"]
+
+
+def test_hot_reads_within_the_states_lifetime_ask_the_database_nothing(sqlite_templates, tmp_path):
+    asked = []
+
+    def read_state(session, view):
+        asked.append(view)
+        return rebuild.read_state(session, view)
+
+    cache = AnswerCache(FlakyRedis(), "crm", 60)
+    states = ViewStates(read_state, clock=Clock(), seconds=0.1)
+    with new_session(sqlite_templates, tmp_path) as session:
+        apply_customer(session, created("c-1"))
+        session.commit()
+        reports = worker_factory(ReportsService, db=session, cache=cache, states=states)
+        answers = [reports.customers_by_status_owner() for _ in range(3)]
+    assert asked == ["customers"]
+    assert [answer["total"] for answer in answers] == [1, 1, 1]
