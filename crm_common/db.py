@@ -84,17 +84,28 @@ def lock_for(session, key, shared=False):
 def lock_many(session, keys, shared=False):
     """lock_for() each of `keys` in one round trip, in one order for every transaction:
     two taking overlapping sets then wait for each other instead of deadlocking."""
-    if not keys or not is_postgres(session.get_bind()):
+    lock_modes(session, dict.fromkeys(keys, shared))
+
+
+def lock_modes(session, modes):
+    """lock_many() of `modes` ({key: shared}), each key held shared or alone as it says,
+    all in one order (a key asked for both ways is held alone)."""
+    if not modes or not is_postgres(session.get_bind()):
         return
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    numbers = sorted({zlib.crc32(key.encode()) for key in keys})
+    numbers = {}
+    for key, shared in modes.items():
+        number = zlib.crc32(key.encode())
+        numbers[number] = numbers.get(number, True) and shared
+    ordered = sorted(numbers.items())
     # The subquery's order is the order the locks are taken in.
     session.execute(
         text(
-            f"SELECT count({function}(key)) FROM "
-            "(SELECT key FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key) AS ordered"
+            "SELECT count(CASE WHEN shared THEN pg_advisory_xact_lock_shared(key)::text "
+            "ELSE pg_advisory_xact_lock(key)::text END) FROM "
+            "(SELECT key, shared FROM unnest(CAST(:keys AS bigint[]), "
+            "CAST(:shared AS boolean[])) AS asked (key, shared) ORDER BY key) AS ordered"
         ),
-        {"keys": numbers},
+        {"keys": [number for number, _ in ordered], "shared": [shared for _, shared in ordered]},
     )
 
 

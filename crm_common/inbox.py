@@ -13,6 +13,7 @@ it back to the queue.
 import logging
 import time
 from datetime import datetime
+from functools import partial
 
 import eventlet
 import eventlet.event
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import dead_letters, metrics
-from crm_common.db import UTCDateTime, find_database, insert_new
+from crm_common.db import UTCDateTime, find_database, insert_new, lock_modes
 from crm_common.envelope import InvalidEvent, load_envelope, utcnow
 from crm_common.handlers import BatchEventHandler
 
@@ -89,15 +90,18 @@ def apply_once(session, model, envelope, effect):
     return True
 
 
-def batched(apply_all):
+def batched(apply_all, locks=None):
     """The effect of one event, made of `apply_all(session, envelopes)`, the effect of many
     at once (a handful of statements for a whole batch): apply_many hands it every event
-    of a batch together."""
+    of a batch together. `locks(envelopes)` names the advisory locks (crm_common.db.lock_for)
+    that `apply_all` takes, as {key: shared}: apply_many takes those of a whole batch
+    first, in one order, before any effect runs."""
 
     def apply_one(session, envelope):
         apply_all(session, [envelope])
 
     apply_one.apply_all = apply_all
+    apply_one.locks = locks
     return apply_one
 
 
@@ -137,23 +141,39 @@ def apply_many(session, model, envelopes, effect_of):
         )
     )
     fresh = {event_id: envelope for event_id, envelope in fresh.items() if event_id in claimed}
-    together = {}
+    together, locks = {}, {}
     for envelope in fresh.values():
         effect = effect_of(envelope)
-        if hasattr(effect, "apply_all"):
-            together.setdefault(effect.apply_all, []).append(envelope)
+        apply_all = getattr(effect, "apply_all", None)
+        if apply_all is None:  # applied alone: a group of its own
+            together[partial(_apply_each, effect)] = [envelope]
         else:
-            effect(session, envelope)
-    # Groups in one order for every consumer (by the event types they take, a family
-    # per group), so that two instances lock their rows in the same order: applied in
-    # arrival order, one could hold the customers' rows and wait for the tickets' while
-    # the other held the tickets' and waited for the customers'.
+            together.setdefault(apply_all, []).append(envelope)
+            if getattr(effect, "locks", None) is not None:
+                locks[apply_all] = effect.locks
+    # Two consumers applying batches at once take their locks in one order, so that
+    # neither holds what the other waits for while waiting for what the other holds:
+    # first every advisory lock of the batch, in key order (a pipeline's, say, which
+    # its own events take alone and its deals' events shared), then each group's rows,
+    # the groups in the order of the event types they take. In arrival order, one could
+    # hold the customers' rows and wait for the tickets' while the other held the
+    # tickets' and waited for the customers'.
+    modes = {}
+    for apply_all, locks_of in locks.items():
+        for key, shared in locks_of(together[apply_all]).items():
+            modes[key] = modes.get(key, True) and shared
+    lock_modes(session, modes)
     ordered = sorted(
         together.items(), key=lambda item: min(envelope["event_type"] for envelope in item[1])
     )
     for apply_all, group in ordered:
         apply_all(session, group)
     return set(fresh)
+
+
+def _apply_each(effect, session, envelopes):
+    for envelope in envelopes:
+        effect(session, envelope)
 
 
 class Inbox(DependencyProvider):

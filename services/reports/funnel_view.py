@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from sqlalchemy import delete, func, select
 
-from crm_common.db import insert_new, insert_rows, lock_for, lock_many, plain_insert
+from crm_common.db import insert_new, insert_rows, lock_for, lock_modes, plain_insert
 from crm_common.errors import NotFound
 from services.reports import funnel, sales
 from services.reports.models import (
@@ -40,16 +40,24 @@ FUNNEL_KEY = ("pipeline_id", "stage_id", "owner", "cohort_day")
 OWNER_KEY = FUNNEL_KEY[:3]
 
 
+def deal_locks(envelopes):
+    """The locks of deal events, {key: shared}: events of one deal applied by two instances
+    at once take turns; events of the deals' pipelines wait for them (and they for it): a
+    deal counted while its stages change would be counted against stages that no longer
+    are."""
+    locks = {f"reports:deal:{envelope['data']['deal_id']}": False for envelope in envelopes}
+    for envelope in envelopes:
+        locks[pipeline_lock_key(envelope["data"]["deal"]["pipeline_id"])] = True
+    return locks
+
+
+def pipeline_locks(envelopes):
+    """The locks of pipeline events: each pipeline's, alone."""
+    return {pipeline_lock_key(envelope["data"]["pipeline_id"]): False for envelope in envelopes}
+
+
 def lock_deals(session, envelopes):
-    """Events of one deal applied by two instances at once take turns; events of the
-    deals' pipelines wait for them (and they for it): a deal counted while its stages
-    change would be counted against stages that no longer are."""
-    lock_many(
-        session,
-        [pipeline_lock_key(envelope["data"]["deal"]["pipeline_id"]) for envelope in envelopes],
-        shared=True,
-    )
-    lock_many(session, [f"reports:deal:{envelope['data']['deal_id']}" for envelope in envelopes])
+    lock_modes(session, deal_locks(envelopes))
 
 
 def pipeline_lock_key(pipeline_id):

@@ -92,14 +92,20 @@ def apply_deals(session, envelopes):
     touch_batch(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelopes)
 
 
-apply_deal = batched(apply_deals)
+apply_deal = batched(apply_deals, locks=funnel_view.deal_locks)
 
 
-def apply_pipeline(session, envelope):
-    """A pipeline event orders the funnel's stages and weighs the forecast's open deals."""
-    funnel_view.apply_pipeline_event(session, envelope)
-    views.reweigh_open_deals(session, envelope["data"]["pipeline_id"])
-    views.touch_all(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelope["occurred_at"])
+def apply_pipelines(session, envelopes):
+    """Pipeline events order the funnel's stages and weigh the forecast's open deals."""
+    for envelope in sorted(
+        envelopes, key=lambda envelope: (envelope["aggregate_id"], envelope["sequence"])
+    ):
+        funnel_view.apply_pipeline_event(session, envelope)
+        views.reweigh_open_deals(session, envelope["data"]["pipeline_id"])
+    touch_batch(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelopes)
+
+
+apply_pipeline = batched(apply_pipelines, locks=funnel_view.pipeline_locks)
 
 
 # What reports do with each event they use, whether it arrives from the
