@@ -614,7 +614,12 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
             except SQLAlchemyError as exc:
                 # Some event of the page cannot apply: one at a time, to the dead letters.
                 log.warning("rebuild applies a page of %s event by event: %s", producer, exc)
-                applied = sum(bool(self.apply(producer, body)) for body in page["events"])
+                dead_already = {id(body) for body in invalid}
+                applied = sum(
+                    bool(self.apply(producer, body))
+                    for body in page["events"]
+                    if id(body) not in dead_already
+                )
                 with self.inbox.database.session() as session:
                     rebuild.record_page(session, rebuild_id, producer, page, applied)
                     session.commit()
