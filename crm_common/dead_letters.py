@@ -35,6 +35,7 @@ And nameko's durable queues keep their arguments: adding
 import hashlib
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -152,7 +153,31 @@ class DeadLetterMixin:
 
 
 def _text(value, length):
-    return value if isinstance(value, str) and 0 < len(value) <= length else None
+    """`value` for a text column, if it is text that fits (PostgreSQL keeps no NUL in text)."""
+    if isinstance(value, str) and 0 < len(value) <= length and "\x00" not in value:
+        return value
+    return None
+
+
+def storable(body):
+    """`body` as the `body` column keeps it: a number JSON has no word for (NaN, an
+    infinity, which the broker's JSON decoder takes and PostgreSQL's json refuses) as its
+    name in text."""
+    try:
+        json.dumps(body, allow_nan=False)
+    except ValueError:
+        return _finite(body)
+    return body
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def message_key(body):
@@ -168,7 +193,7 @@ def _digest(body):
 
 
 def describe(exc):
-    return f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
+    return f"{type(exc).__name__}: {exc}".replace("\x00", "\\x00")[:ERROR_LENGTH]
 
 
 def record_failure(session, model, body, consumer, exc, policy, now=None):
@@ -194,7 +219,7 @@ def record_failure(session, model, body, consumer, exc, policy, now=None):
                 event_type=consumer.event_type or _text(fields_of.get("event_type"), 64),
                 event_id=key if len(key) == 36 else None,
                 aggregate_id=_text(fields_of.get("aggregate_id"), 64),
-                body=body,
+                body=storable(body),
                 attempts=0,
                 first_failed_at=now,
             )
