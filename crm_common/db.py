@@ -69,7 +69,12 @@ def lock_for(session, key, shared=False):
     """
     if is_postgres(session.get_bind()):
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        session.execute(text(f"SELECT {function}(:key)"), {"key": zlib.crc32(key.encode())})
+        session.execute(text(f"SELECT {function}(:key)"), {"key": lock_number(key)})
+
+
+def lock_number(key):
+    """The number of the PostgreSQL advisory lock that stands for `key`."""
+    return zlib.crc32(key.encode())
 
 
 def lock_many(session, keys, shared=False):
@@ -78,7 +83,7 @@ def lock_many(session, keys, shared=False):
     if not keys or not is_postgres(session.get_bind()):
         return
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    numbers = sorted({zlib.crc32(key.encode()) for key in keys})
+    numbers = sorted({lock_number(key) for key in keys})
     # The subquery's order is the order the locks are taken in.
     session.execute(
         text(

@@ -32,6 +32,8 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
+    cast,
     event,
     func,
     select,
@@ -41,7 +43,14 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from crm_common import metrics
 from crm_common.batch_publish import BatchPublisher
-from crm_common.db import UTCDateTime, bulk_insert, find_database, lock_for
+from crm_common.db import (
+    UTCDateTime,
+    bulk_insert,
+    find_database,
+    is_postgres,
+    lock_for,
+    lock_number,
+)
 from crm_common.envelope import SCHEMA_VERSION, make_envelope, utcnow
 from crm_common.errors import ValidationFailed
 
@@ -272,6 +281,31 @@ def parse_cursor(cursor):
     return position
 
 
+OUTBOX_COLUMNS = ("event_id", "event_type", "aggregate_id", "sequence", "occurred_at", "body")
+OUTBOX_LOCK_NUMBER = lock_number(OUTBOX_LOCK)
+_LOCKED_INSERTS = {}
+
+
+def locked_insert(model):
+    """PostgreSQL: take the outbox lock, then insert one event row, in one statement.
+
+    The row is made from the lock's result, so its id is drawn only once the
+    lock is held: ids still follow commit order (see OutboxWriter._hold_commit_order).
+    """
+    statement = _LOCKED_INSERTS.get(model)
+    if statement is None:
+        table = model.__table__
+        held = select(func.pg_advisory_xact_lock(bindparam("lock", type_=BigInteger))).cte("held")
+        row = select(
+            *(
+                cast(bindparam(column, type_=table.c[column].type), table.c[column].type)
+                for column in OUTBOX_COLUMNS
+            )
+        ).select_from(held)
+        statement = _LOCKED_INSERTS[model] = table.insert().from_select(OUTBOX_COLUMNS, row)
+    return statement
+
+
 class OutboxWriter:
     """What a worker sees as `self.outbox`."""
 
@@ -317,23 +351,28 @@ class OutboxWriter:
         if not envelopes:
             return envelopes
         self._track(session)
-        self._hold_commit_order(session)
-        bulk_insert(
-            session,
-            outbox.model.__table__,
-            ("event_id", "event_type", "aggregate_id", "sequence", "occurred_at", "body"),
-            [
-                (
-                    envelope["event_id"],
-                    envelope["event_type"],
-                    envelope["aggregate_id"],
-                    envelope["sequence"],
-                    datetime.fromisoformat(envelope["occurred_at"]),
-                    envelope,
-                )
-                for envelope in envelopes
-            ],
-        )
+        rows = [
+            (
+                envelope["event_id"],
+                envelope["event_type"],
+                envelope["aggregate_id"],
+                envelope["sequence"],
+                datetime.fromisoformat(envelope["occurred_at"]),
+                envelope,
+            )
+            for envelope in envelopes
+        ]
+        if len(rows) == 1 and not session.info["outbox_locked"] and is_postgres(session.get_bind()):
+            # The lock and the row in one round trip: the lock is held to the commit by
+            # every writer in turn, so each round trip under it costs them all.
+            session.execute(
+                locked_insert(outbox.model),
+                {**dict(zip(OUTBOX_COLUMNS, rows[0], strict=True)), "lock": OUTBOX_LOCK_NUMBER},
+            )
+            session.info["outbox_locked"] = True
+        else:
+            self._hold_commit_order(session)
+            bulk_insert(session, outbox.model.__table__, OUTBOX_COLUMNS, rows)
         pending = session.info["outbox_pending"]
         if len(pending) + len(envelopes) <= IMMEDIATE_PUBLISH_LIMIT:
             pending.extend(envelopes)
