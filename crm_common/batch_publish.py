@@ -27,8 +27,9 @@ CONNECT_TIMEOUT_SECONDS = 1
 
 
 class BatchPublisher:
-    def __init__(self, amqp_uri, ssl=None, login_method=None):
+    def __init__(self, amqp_uri, serializer="json", ssl=None, login_method=None):
         self.amqp_uri = amqp_uri
+        self.serializer = serializer
         self.ssl = ssl
         self.login_method = login_method
         self.lock = Semaphore()
@@ -65,7 +66,7 @@ class BatchPublisher:
                 body,
                 exchange=exchange,
                 routing_key=body["event_type"],
-                serializer="json",
+                serializer=self.serializer,
                 delivery_mode=2,
                 retry=False,
                 declare=[exchange],

@@ -112,6 +112,7 @@ class Outbox(EventDispatcher):
         config = self.container.config
         self.publisher = BatchPublisher(
             config[AMQP_URI_CONFIG_KEY],
+            serializer=self.container.serializer,  # the service's, as Nameko's dispatcher
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
