@@ -6,6 +6,8 @@ import tempfile
 import time
 
 import requests
+from psycopg2.extras import execute_values
+from sqlalchemy import create_engine
 
 from bench.summary import Row, at_least, under
 
@@ -87,6 +89,30 @@ def sqlite_insert_rate(rows):
     return rows / elapsed
 
 
+def postgres_insert_rate(rows, url):
+    """Baseline on PostgreSQL: as many plain rows inserted in one transaction, in pages of a
+    thousand (psycopg2's execute_values), into a scratch table of the database at `url`."""
+    engine = create_engine(url)
+    values = [
+        (str(n), f"Name {n}", f"p{n}@example.com", f"+1555{n:07d}", "Acme") for n in range(rows)
+    ]
+    try:
+        with engine.begin() as connection:
+            cursor = connection.connection.dbapi_connection.cursor()
+            cursor.execute(
+                "CREATE TEMPORARY TABLE people "
+                "(id TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, company TEXT)"
+            )
+            cursor.execute("CREATE INDEX ix_email ON people (email)")
+            started = time.perf_counter()
+            execute_values(cursor, "INSERT INTO people VALUES %s", values, page_size=1000)
+            connection.commit()
+            elapsed = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    return rows / elapsed
+
+
 def unsent_events(sqlite_url):
     connection = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
     try:
@@ -144,16 +170,29 @@ ROWS = [
         "raw kombu consume + ack",
     ),
     Row(
-        "customers created over RPC: write + outbox + confirmed publish (per s)",
+        "customers created over RPC, one at a time, SQLite (per s)",
         "rpc_create_customer_per_s",
         "rpc_health_per_s",
         "`health` RPC on the same service",
     ),
     Row(
-        "customers imported from CSV through the gateway (rows per s)",
+        "customers created over RPC, one at a time, PostgreSQL (per s)",
+        "rpc_create_customer_pg_per_s",
+        "rpc_health_pg_per_s",
+        "`health` RPC on the same service",
+    ),
+    Row(
+        "customers imported from CSV through the gateway, SQLite (rows per s)",
         "import_rows_per_s",
         "sqlite_insert_rows_per_s",
         "plain SQLite insert of as many rows",
+        target=at_least(5000),
+    ),
+    Row(
+        "customers imported from CSV through the gateway, PostgreSQL (rows per s)",
+        "import_rows_pg_per_s",
+        "pg_insert_rows_per_s",
+        "plain PostgreSQL insert of as many rows",
         target=at_least(5000),
     ),
     Row(

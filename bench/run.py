@@ -5,7 +5,8 @@
 Each part makes a throwaway RabbitMQ vhost and data directory and starts the
 services it measures as `crm run NAME` processes (as make run does).
 
-Customers (SQLite, as make run keeps them):
+Customers (SQLite, as make run keeps them, then again the creates over RPC and
+the import with every service on PostgreSQL, as docker compose deploys them):
 - a customer_created backlog applied to the reports view, against raw kombu
   consume + ack;
 - customers created over RPC (each one a transaction with its outbox row and
@@ -77,6 +78,7 @@ from bench.support import (  # noqa: E402
     raw_consume,
     raw_publish,
 )
+from bench.system import running_system  # noqa: E402
 from crm_common.config import from_env  # noqa: E402
 from crm_common.envelope import utcnow  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
@@ -165,9 +167,39 @@ def customers_part(args):
         config = from_env(env)
         services = Services(env, "customers")
         try:
-            return run(args, vhost, services, config)
+            figures = run(args, vhost, services, config)
         finally:
             services.stop_all()
+    figures.update(customers_on_postgres(args))
+    return figures
+
+
+def customers_on_postgres(args):
+    """Creates over RPC and the CSV import again, with every service on PostgreSQL as
+    docker compose deploys them (bench/system.py)."""
+    figures = {}
+    with running_system("customers-pg") as system, ClusterRpcProxy(system.config) as rpc:
+        figures["rpc_health_pg_per_s"] = rpc_rate(
+            rpc, lambda r, n: r.customers.health(), args.calls
+        )
+        figures["rpc_create_customer_pg_per_s"] = rpc_rate(
+            rpc,
+            lambda r, n: r.customers.create_customer({"name": f"Bench {n}", "owner": "bench"}),
+            args.calls,
+        )
+        system.services.stop("reports")  # as on SQLite: the import's events would compete
+        figures["pg_insert_rows_per_s"] = customers.postgres_insert_rate(
+            args.customers, system.db_urls["customers"]
+        )
+        text_ = customers.generate_csv(args.customers)
+        figures["import_rows_pg_per_s"], result = customers.import_rate(
+            system.base_url, BENCH_TOKEN, text_
+        )
+    print(
+        f"import on PostgreSQL: {result['created']} created, {result['duplicates']} duplicates",
+        file=sys.stderr,
+    )
+    return figures
 
 
 def applied(rpc):

@@ -78,7 +78,12 @@ def lock_for(session, key, shared=False):
     """
     if is_postgres(session.get_bind()):
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        session.execute(text(f"SELECT {function}(:key)"), {"key": zlib.crc32(key.encode())})
+        session.execute(text(f"SELECT {function}(:key)"), {"key": lock_number(key)})
+
+
+def lock_number(key):
+    """The number of the PostgreSQL advisory lock that stands for `key`."""
+    return zlib.crc32(key.encode())
 
 
 def lock_many(session, keys, shared=False):
@@ -94,7 +99,7 @@ def lock_modes(session, modes):
         return
     numbers = {}
     for key, shared in modes.items():
-        number = zlib.crc32(key.encode())
+        number = lock_number(key)
         numbers[number] = numbers.get(number, True) and shared
     ordered = sorted(numbers.items())
     # The subquery's order is the order the locks are taken in.

@@ -2,12 +2,17 @@
 
 A service writes each event as a row of its own `outbox` table in the same
 transaction as the state change (`self.outbox.add(session, ...)`). Once that
-transaction commits, the worker publishes the rows it added, with Nameko's
-event dispatcher (persistent, publisher confirms) and marks them published.
-If the broker is down, or the process dies in between, the rows stay
-unpublished and the relay (`relay()`, run by a timer in every producer)
-publishes them later. Delivery is therefore at least once; consumers
-de-duplicate on `event_id`.
+transaction commits and the worker has answered, its events go to the
+outbox's sender, a greenthread that publishes what every worker committed
+since its last round as one batch (persistent, to the exchange and routing
+key of Nameko's `EventDispatcher`, one wait for the publisher confirms:
+crm_common/batch_publish.py) and marks the confirmed rows published in one
+statement. A worker never waits on the broker, and a create costs no
+publish round trip and no second write of its own. If the broker is down,
+or the process dies before the sender's round, the rows stay unpublished
+and the relay (`relay()`, run by a timer in every producer) publishes them
+later. Delivery is therefore at least once; consumers de-duplicate on
+`event_id`.
 
 The table is also the producer's event log, served by `events_since`: rows
 are numbered in commit order, so a reader following the cursor never skips
@@ -18,6 +23,8 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from eventlet.queue import LightQueue
+from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.events import EventDispatcher
 from sqlalchemy import (
     JSON,
@@ -25,6 +32,8 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
+    cast,
     event,
     func,
     select,
@@ -33,7 +42,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from crm_common import metrics
-from crm_common.db import UTCDateTime, bulk_insert, find_database, lock_for
+from crm_common.batch_publish import BatchPublisher
+from crm_common.db import (
+    UTCDateTime,
+    bulk_insert,
+    find_database,
+    is_postgres,
+    lock_for,
+    lock_number,
+)
 from crm_common.envelope import SCHEMA_VERSION, make_envelope, utcnow
 from crm_common.errors import ValidationFailed
 
@@ -42,21 +59,6 @@ log = logging.getLogger(__name__)
 # Serializes outbox writers from their insert to their commit, so that ids
 # follow commit order (see OutboxWriter._hold_commit_order).
 OUTBOX_LOCK = "outbox"
-
-# A publish right after commit should not hold a worker for long when the
-# broker is away: the relay takes over. These bound the wait to about a second.
-FAST_RETRY_POLICY = {
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.5,
-    "interval_max": 0.5,
-}
-FAST_TRANSPORT_OPTIONS = {
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.5,
-    "interval_max": 0.5,
-}
 
 # A rebuild replays whole logs: large pages save round trips (5,000 events are a few MB).
 MAX_EVENTS_PAGE = 5000
@@ -98,20 +100,28 @@ class Outbox(EventDispatcher):
     """
 
     def __init__(self, model, catalog, **options):
-        options.setdefault("retry_policy", FAST_RETRY_POLICY)
-        options.setdefault("transport_options", dict(FAST_TRANSPORT_OPTIONS))
         super().__init__(**options)
         self.model = model
         self.catalog = catalog
         self.committed = {}
+        # Envelopes of committed transactions, a list per worker, for the sender.
+        self.outgoing = LightQueue()
 
     def setup(self):
         super().setup()
+        config = self.container.config
+        self.publisher = BatchPublisher(
+            config[AMQP_URI_CONFIG_KEY],
+            serializer=self.container.serializer,  # the service's, as Nameko's dispatcher
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
         self.database = find_database(self.container)
-        self.relay_grace = timedelta(seconds=self.container.config["CRM_OUTBOX_RELAY_GRACE"])
+        self.relay_grace = timedelta(seconds=config["CRM_OUTBOX_RELAY_GRACE"])
 
     def start(self):
         super().start()
+        self.container.spawn_managed_thread(self.send_committed, identifier="outbox sender")
         metrics.watch(
             self,
             self.container.service_name,
@@ -122,40 +132,60 @@ class Outbox(EventDispatcher):
 
     def stop(self):
         metrics.forget(self)
+        # Every worker has ended: what they committed goes out before the process does.
+        self.send_waiting()
+        self.publisher.close()
         super().stop()
+
+    def kill(self):
+        self.publisher.close()
+        super().kill()
 
     def get_dependency(self, worker_ctx):
         self.committed[worker_ctx] = []
         return OutboxWriter(self, self.committed[worker_ctx])
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
-        # Runs after the worker replied: a publish never delays the caller.
+        # Runs after the worker replied; the sender publishes, so the worker is free.
         envelopes = self.committed.pop(worker_ctx, [])
         if envelopes:
-            self.publish_and_mark(envelopes)
+            self.outgoing.put(envelopes)
 
     def worker_teardown(self, worker_ctx):
         self.committed.pop(worker_ctx, None)
 
-    def publish(self, envelope):
-        self.publisher.publish(envelope, exchange=self.exchange, routing_key=envelope["event_type"])
+    def send_committed(self):
+        """The sender: each round publishes what was committed since the last one."""
+        while True:
+            first = self.outgoing.get()
+            try:
+                self.send_waiting(first)
+            except Exception:  # never: the sender's end would stop the service
+                log.exception("the outbox sender failed a round; the relay sends its events")
+
+    def send_waiting(self, first=()):
+        """Publish and mark `first` and every committed envelope waiting, in batches."""
+        envelopes = list(first)
+        while not self.outgoing.empty() or envelopes:
+            while not self.outgoing.empty() and len(envelopes) < RELAY_BATCH:
+                envelopes.extend(self.outgoing.get_nowait())
+            self.publish_and_mark(envelopes)
+            envelopes = []
 
     def publish_and_mark(self, envelopes):
-        """Publish in order; mark what went out. Stops at the first failure."""
-        sent = []
+        """Publish in order; mark what the broker confirmed. Stops at the first failure."""
         service = self.container.service_name
-        try:
-            for envelope in envelopes:
-                self.publish(envelope)
-                sent.append(envelope["event_id"])
-                metrics.EVENTS_PUBLISHED.labels(service, envelope["event_type"]).inc()
-        except Exception as exc:  # the broker is away: the relay retries later
-            for envelope in envelopes[len(sent) :]:
+        count, error = self.publisher.publish_many(envelopes, self.exchange)
+        sent = [envelope["event_id"] for envelope in envelopes[:count]]
+        for envelope in envelopes[:count]:
+            metrics.EVENTS_PUBLISHED.labels(service, envelope["event_type"]).inc()
+        if count < len(envelopes):  # the broker is away: the relay retries later
+            for envelope in envelopes[count:]:
                 metrics.EVENTS_FAILED.labels(service, envelope["event_type"], "publish").inc()
             log.warning(
                 "outbox publish failed, %d event(s) left for the relay: %s",
-                len(envelopes) - len(sent),
-                exc,
+                len(envelopes) - count,
+                error or "not confirmed by the broker",
             )
         if sent:
             try:
@@ -252,6 +282,31 @@ def parse_cursor(cursor):
     return position
 
 
+OUTBOX_COLUMNS = ("event_id", "event_type", "aggregate_id", "sequence", "occurred_at", "body")
+OUTBOX_LOCK_NUMBER = lock_number(OUTBOX_LOCK)
+_LOCKED_INSERTS = {}
+
+
+def locked_insert(model):
+    """PostgreSQL: take the outbox lock, then insert one event row, in one statement.
+
+    The row is made from the lock's result, so its id is drawn only once the
+    lock is held: ids still follow commit order (see OutboxWriter._hold_commit_order).
+    """
+    statement = _LOCKED_INSERTS.get(model)
+    if statement is None:
+        table = model.__table__
+        held = select(func.pg_advisory_xact_lock(bindparam("lock", type_=BigInteger))).cte("held")
+        row = select(
+            *(
+                cast(bindparam(column, type_=table.c[column].type), table.c[column].type)
+                for column in OUTBOX_COLUMNS
+            )
+        ).select_from(held)
+        statement = _LOCKED_INSERTS[model] = table.insert().from_select(OUTBOX_COLUMNS, row)
+    return statement
+
+
 class OutboxWriter:
     """What a worker sees as `self.outbox`."""
 
@@ -297,23 +352,28 @@ class OutboxWriter:
         if not envelopes:
             return envelopes
         self._track(session)
-        self._hold_commit_order(session)
-        bulk_insert(
-            session,
-            outbox.model.__table__,
-            ("event_id", "event_type", "aggregate_id", "sequence", "occurred_at", "body"),
-            [
-                (
-                    envelope["event_id"],
-                    envelope["event_type"],
-                    envelope["aggregate_id"],
-                    envelope["sequence"],
-                    datetime.fromisoformat(envelope["occurred_at"]),
-                    envelope,
-                )
-                for envelope in envelopes
-            ],
-        )
+        rows = [
+            (
+                envelope["event_id"],
+                envelope["event_type"],
+                envelope["aggregate_id"],
+                envelope["sequence"],
+                datetime.fromisoformat(envelope["occurred_at"]),
+                envelope,
+            )
+            for envelope in envelopes
+        ]
+        if len(rows) == 1 and not session.info["outbox_locked"] and is_postgres(session.get_bind()):
+            # The lock and the row in one round trip: the lock is held to the commit by
+            # every writer in turn, so each round trip under it costs them all.
+            session.execute(
+                locked_insert(outbox.model),
+                {**dict(zip(OUTBOX_COLUMNS, rows[0], strict=True)), "lock": OUTBOX_LOCK_NUMBER},
+            )
+            session.info["outbox_locked"] = True
+        else:
+            self._hold_commit_order(session)
+            bulk_insert(session, outbox.model.__table__, OUTBOX_COLUMNS, rows)
         pending = session.info["outbox_pending"]
         if len(pending) + len(envelopes) <= IMMEDIATE_PUBLISH_LIMIT:
             pending.extend(envelopes)

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common import cursors
-from crm_common.db import Database, lock_for, refresh_statistics
+from crm_common.db import Database, lock_for, lock_many, refresh_statistics
 from crm_common.envelope import utcnow
 from crm_common.handlers import event_handler
 from crm_common.inbox import Inbox
@@ -382,11 +382,7 @@ class CustomersService(ServiceBase, EventProducer, EventConsumer):
             store.add_index_rows(self.db, [(customer.id, after)])
 
     def _refuse_duplicate(self, profile, exclude=()):
-        candidates = [
-            {**store.profile_of(candidate), "id": candidate.id}
-            for candidate in store.candidates(self.db, profile, exclude)
-        ]
-        found = domain.best_match(profile, candidates)
+        found = domain.best_match(profile, store.candidates(self.db, profile, exclude))
         if found:
             candidate, score, matched = found
             raise DuplicateCustomer(
@@ -404,8 +400,8 @@ class CustomersService(ServiceBase, EventProducer, EventConsumer):
         self._lock_buckets({domain.bucket(key, LOCK_BUCKETS) for key in keys})
 
     def _lock_buckets(self, buckets):
-        for bucket in sorted(buckets):  # one order everywhere: no deadlock
-            lock_for(self.db, f"customers:keys:{bucket}")
+        # In one round trip, in one order everywhere (no deadlock).
+        lock_many(self.db, [f"customers:keys:{bucket}" for bucket in buckets])
 
     @staticmethod
     def _cursor(cursor):

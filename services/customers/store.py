@@ -2,7 +2,7 @@
 
 import itertools
 
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, union_all
 
 from crm_common.db import bulk_insert
 from services.customers import domain
@@ -115,27 +115,52 @@ def after(created_at, customer_id):
     )
 
 
-def candidates(session, profile, exclude=()):
-    """Active customers sharing a duplicate key with `profile`.
+# What duplicate detection compares of a candidate (domain.match), and its id.
+MATCH_COLUMNS = (Customer.id, Customer.name, Customer.email, Customer.phone, Customer.company)
+DUPLICATE_KEYS = ("email", "phone", "name_block")
+_CANDIDATE_STATEMENTS = {}
 
-    One query per key, each with its own limit, so a crowded name block can
-    never push an email or phone match out of the answer.
+
+def candidates(session, profile, exclude=()):
+    """Active customers sharing a duplicate key with `profile`: dicts of MATCH_COLUMNS.
+
+    One statement, a branch per key each with its own limit, so a crowded
+    name block can never push an email or phone match out of the answer.
     """
-    keys = [
-        (Customer.email, profile.get("email")),
-        (Customer.phone, profile.get("phone")),
-        (Customer.name_block, domain.name_block(profile.get("name"), profile.get("company"))),
-    ]
+    values = {
+        "email": profile.get("email"),
+        "phone": profile.get("phone"),
+        "name_block": domain.name_block(profile.get("name"), profile.get("company")),
+    }
+    keys = tuple(key for key in DUPLICATE_KEYS if values[key])
+    if not keys:
+        return []
+    params = {key: values[key] for key in keys}
+    if exclude:
+        params["exclude"] = list(exclude)
     found = {}
-    for column, value in keys:
-        if not value:
-            continue
-        statement = select(Customer).where(ACTIVE, column == value)
-        if exclude:
-            statement = statement.where(Customer.id.not_in(list(exclude)))
-        for customer in session.scalars(statement.order_by(Customer.created_at).limit(MAX_GROUP)):
-            found.setdefault(customer.id, customer)
+    for row in session.execute(candidates_statement(keys, bool(exclude)), params):
+        found.setdefault(row.id, dict(row._mapping))
     return list(found.values())
+
+
+def candidates_statement(keys, excluding):
+    """The statement of `candidates` for the keys a profile has, built once."""
+    statement = _CANDIDATE_STATEMENTS.get((keys, excluding))
+    if statement is None:
+        branches = []
+        for key in keys:
+            branch = select(*MATCH_COLUMNS).where(ACTIVE, getattr(Customer, key) == bindparam(key))
+            if excluding:
+                branch = branch.where(Customer.id.not_in(bindparam("exclude", expanding=True)))
+            branches.append(branch.order_by(Customer.created_at).limit(MAX_GROUP))
+        if len(branches) == 1:
+            statement = branches[0]
+        else:
+            # A branch's own ORDER BY and LIMIT need a subquery of its own (SQLite).
+            statement = union_all(*(branch.subquery().select() for branch in branches))
+        _CANDIDATE_STATEMENTS[(keys, excluding)] = statement
+    return statement
 
 
 def by_keys(session, column, values):

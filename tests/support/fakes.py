@@ -16,12 +16,19 @@ class FakePublisher:
 
     def __init__(self):
         self.sent = []
+        self.batches = []
         self.down = False
 
-    def publish(self, payload, exchange=None, routing_key=None, **_):
+    def publish_many(self, bodies, exchange=None):
+        """As BatchPublisher's: (how many the broker confirmed, the error or None)."""
+        self.batches.append([body["event_id"] for body in bodies])
         if self.down:
-            raise ConnectionRefusedError("broker is down")
-        self.sent.append(payload)
+            return 0, ConnectionRefusedError("broker is down")
+        self.sent.extend(bodies)
+        return len(bodies), None
+
+    def close(self):
+        pass
 
     @property
     def event_ids(self):

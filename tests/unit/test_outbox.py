@@ -8,7 +8,7 @@ from crm_common.outbox import OutboxWriter
 from services.customers import domain
 from services.customers.events import CATALOG
 from services.customers.models import OutboxEvent
-from tests.support.fakes import bound_outbox, database_for
+from tests.support.fakes import FakePublisher, bound_outbox, database_for
 
 
 def created(customer_id):
@@ -194,3 +194,61 @@ def test_a_large_batch_is_left_to_the_relay_in_order(outbox, database):
     assert outbox.publisher.sent == []  # not held in memory by the worker
     assert outbox.relay() == 1200
     assert outbox.publisher.event_ids == [envelope["event_id"] for envelope in written]
+
+
+def committed_by_worker(outbox, database, number):
+    """A worker that committed customer `number`'s event and ended, as Nameko ends it."""
+    worker_ctx = object()
+    writer = outbox.get_dependency(worker_ctx)
+    with database.session() as session:
+        envelope = writer.add(session, "customer_created", f"c-{number}", 1, created(f"c-{number}"))
+        session.commit()
+    outbox.worker_result(worker_ctx)
+    outbox.worker_teardown(worker_ctx)
+    return envelope
+
+
+def test_a_worker_hands_its_events_to_the_sender_and_never_waits_on_the_broker(outbox, database):
+    envelope = committed_by_worker(outbox, database, 1)
+    assert outbox.publisher.sent == []  # the worker is free before any publish
+    assert rows(database)[0].published_at is None
+
+    outbox.send_waiting()
+    assert outbox.publisher.event_ids == [envelope["event_id"]]
+    assert rows(database)[0].published_at is not None
+
+
+def test_the_sender_publishes_what_several_workers_committed_as_one_batch(outbox, database):
+    written = [committed_by_worker(outbox, database, number) for number in range(3)]
+    outbox.send_waiting()
+    event_ids = [envelope["event_id"] for envelope in written]
+    assert outbox.publisher.batches == [event_ids]  # one wait for the confirms, in order
+    assert all(row.published_at is not None for row in rows(database))
+
+
+def test_events_the_broker_did_not_confirm_stay_for_the_relay(outbox, database):
+    class ConfirmsTwo(FakePublisher):
+        def publish_many(self, bodies, exchange=None):
+            self.sent.extend(bodies[:2])
+            return 2, None  # the third was refused (nacked)
+
+    outbox.publisher = ConfirmsTwo()
+    written = [committed_by_worker(outbox, database, number) for number in range(3)]
+    outbox.send_waiting()
+    assert [row.published_at is not None for row in rows(database)] == [True, True, False]
+
+    outbox.publisher = FakePublisher()
+    assert outbox.relay() == 1
+    assert outbox.publisher.event_ids == [written[2]["event_id"]]
+
+
+def test_a_rolled_back_worker_hands_nothing_to_the_sender(outbox, database):
+    worker_ctx = object()
+    writer = outbox.get_dependency(worker_ctx)
+    with database.session() as session:
+        writer.add(session, "customer_created", "c-1", 1, created("c-1"))
+        session.rollback()
+    outbox.worker_result(worker_ctx)
+    outbox.send_waiting()
+    assert outbox.publisher.batches == []
+    assert rows(database) == []
