@@ -24,6 +24,7 @@ import time
 from datetime import datetime, timedelta
 
 from eventlet.queue import LightQueue
+from eventlet.semaphore import Semaphore
 from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.events import EventDispatcher
 from sqlalchemy import (
@@ -106,6 +107,8 @@ class Outbox(EventDispatcher):
         self.committed = {}
         # Envelopes of committed transactions, a list per worker, for the sender.
         self.outgoing = LightQueue()
+        # Held for each round of sending: stop() waits for the sender's round in flight.
+        self.sending = Semaphore()
 
     def setup(self):
         super().setup()
@@ -132,8 +135,10 @@ class Outbox(EventDispatcher):
 
     def stop(self):
         metrics.forget(self)
-        # Every worker has ended: what they committed goes out before the process does.
-        self.send_waiting()
+        # Every worker has ended: what they committed goes out before the process does,
+        # the sender's round in flight included.
+        with self.sending:
+            self.send_waiting()
         self.publisher.close()
         super().stop()
 
@@ -158,10 +163,11 @@ class Outbox(EventDispatcher):
         """The sender: each round publishes what was committed since the last one."""
         while True:
             first = self.outgoing.get()
-            try:
-                self.send_waiting(first)
-            except Exception:  # never: the sender's end would stop the service
-                log.exception("the outbox sender failed a round; the relay sends its events")
+            with self.sending:
+                try:
+                    self.send_waiting(first)
+                except Exception:  # never: the sender's end would stop the service
+                    log.exception("the outbox sender failed a round; the relay sends its events")
 
     def send_waiting(self, first=()):
         """Publish and mark `first` and every committed envelope waiting, in batches."""
