@@ -1,3 +1,5 @@
+import eventlet
+import eventlet.event
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -252,3 +254,39 @@ def test_a_rolled_back_worker_hands_nothing_to_the_sender(outbox, database):
     outbox.send_waiting()
     assert outbox.publisher.batches == []
     assert rows(database) == []
+
+
+class SlowBroker(FakePublisher):
+    """Confirms a batch once `confirms` is sent; closing drops what is unconfirmed."""
+
+    def __init__(self):
+        super().__init__()
+        self.confirms = eventlet.event.Event()
+        self.closed = False
+
+    def publish_many(self, bodies, exchange=None):
+        self.confirms.wait()
+        if self.closed:
+            return 0, ConnectionError("connection closed")
+        return super().publish_many(bodies, exchange)
+
+    def close(self):
+        self.closed = True
+
+
+def test_stop_sends_the_round_the_sender_holds_before_it_returns(outbox, database):
+    """The sender may hold a round it took from the queue: stop() must not find the queue
+    empty, close the publisher under that round and return (its events would then wait
+    for a relay: a lone instance's restart)."""
+    outbox.publisher = broker = SlowBroker()
+    committed_by_worker(outbox, database, 1)
+    sender = eventlet.spawn(outbox.send_committed)
+    eventlet.sleep(0)  # the sender takes the round and waits for its confirms
+    stopping = eventlet.spawn(outbox.stop)
+    eventlet.sleep(0.2)
+    stopped_early = stopping.dead
+    broker.confirms.send()
+    stopping.wait()
+    sender.kill()  # the container kills its managed threads once its extensions stopped
+    assert not stopped_early, "stop() returned while the sender's round was in flight"
+    assert [row.published_at is not None for row in rows(database)] == [True]
