@@ -115,7 +115,7 @@ class BatchEventHandler(EventHandler):
                     self,
                     ([body for body, _ in batch],),
                     {},
-                    context_data=self.unpack_message_headers(messages[0]),
+                    context_data=self.shared_context(messages),
                     handle_result=partial(self.handle_batch_result, messages),
                 )
             except ContainerBeingKilled:
@@ -123,6 +123,16 @@ class BatchEventHandler(EventHandler):
                 for message in messages:
                     self.queue_consumer.requeue_message(message)
                 return
+
+    def shared_context(self, messages):
+        """The worker's context: what every message of the batch carries alike. One
+        message's request id or call ids would label the log lines of all the others."""
+        first, *others = [self.unpack_message_headers(message) for message in messages]
+        return {
+            key: value
+            for key, value in first.items()
+            if all(other.get(key) == value for other in others)
+        }
 
     def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
         try:

@@ -21,10 +21,9 @@ class Broker:
 
 
 class Message:
-    headers = {}
-
-    def __init__(self, number):
+    def __init__(self, number, headers=None):
         self.number = number
+        self.headers = headers or {}
 
     def __repr__(self):
         return f"Message({self.number})"
@@ -35,6 +34,7 @@ class Container:
 
     def __init__(self):
         self.workers = []
+        self.contexts = []
         self.killed = False
 
     def spawn_managed_thread(self, fn, identifier=None):
@@ -44,6 +44,7 @@ class Container:
         if self.killed:
             raise ContainerBeingKilled()
         self.workers.append((args[0], handle_result))
+        self.contexts.append(context_data)
 
     def finish(self, place, exc_info=None):
         bodies, handle_result = self.workers[place]
@@ -136,3 +137,19 @@ def test_by_default_each_worker_takes_its_share_of_the_queues_prefetch():
     found.setup()
     assert found.batch_size == 250
     assert found.queue.name == "evt-pipeline-deal_created--reports.apply_deal_created"
+
+
+def test_a_batch_worker_carries_only_the_context_its_messages_share():
+    """Log lines bind the worker's request id: one message's must not label the others'."""
+    found = handler()
+    headers = [{"nameko.request_id": f"r-{number}", "nameko.tenant": "acme"} for number in range(3)]
+    for number, header in enumerate(headers):
+        eventlet.spawn(found.handle_message, {"n": number}, Message(number, header))
+    eventlet.sleep(0)
+    eventlet.sleep(0)
+    eventlet.spawn(found.handle_message, {"n": 3}, Message(3, {"nameko.request_id": "r-3"}))
+    found.container.finish(0)
+    eventlet.sleep(0)
+    eventlet.sleep(0)
+    assert [bodies(found, place) for place in (0, 1)] == [[0, 1, 2], [3]]
+    assert found.container.contexts == [{"tenant": "acme"}, {"request_id": "r-3"}]
