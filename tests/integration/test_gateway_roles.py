@@ -373,6 +373,12 @@ def callers(module_client):
     world = World(module_client)
     # So that "the latest rebuild" exists for whoever may ask for it.
     assert world.admin.post("/api/v1/admin/reports/rebuild", {}).status_code == 202
+    # The funnel answers 404 until reports have the default pipeline's event: a case run
+    # first (alone, say) must not find it missing.
+    wait_for(
+        lambda: world.admin.get("/api/v1/reports/funnel").status_code == 200,
+        message="the reports to know the default pipeline",
+    )
     return clients, world
 
 
