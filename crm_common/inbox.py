@@ -94,10 +94,13 @@ def batched(apply_all, locks=None):
     """The effect of one event, made of `apply_all(session, envelopes)`, the effect of many
     at once (a handful of statements for a whole batch): apply_many hands it every event
     of a batch together. `locks(envelopes)` names the advisory locks (crm_common.db.lock_for)
-    that `apply_all` takes, as {key: shared}: apply_many takes those of a whole batch
-    first, in one order, before any effect runs."""
+    that `apply_all` needs, as {key: shared}; `apply_all` does not take them itself:
+    apply_many takes those of a whole batch first, in one order, before any effect runs,
+    and the effect of one event takes its own."""
 
     def apply_one(session, envelope):
+        if locks is not None:
+            lock_modes(session, locks([envelope]))
         apply_all(session, [envelope])
 
     apply_one.apply_all = apply_all

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from sqlalchemy import delete, func, select
 
-from crm_common.db import insert_new, insert_rows, lock_for, lock_modes, plain_insert
+from crm_common.db import insert_new, insert_rows, plain_insert
 from crm_common.errors import NotFound
 from services.reports import funnel, sales
 from services.reports.models import (
@@ -56,19 +56,15 @@ def pipeline_locks(envelopes):
     return {pipeline_lock_key(envelope["data"]["pipeline_id"]): False for envelope in envelopes}
 
 
-def lock_deals(session, envelopes):
-    lock_modes(session, deal_locks(envelopes))
-
-
 def pipeline_lock_key(pipeline_id):
     return f"reports:pipeline:{pipeline_id}"
 
 
 def apply_pipeline_event(session, envelope):
-    """pipeline_created / pipeline_changed: the stages and their order, if newer."""
+    """pipeline_created / pipeline_changed: the stages and their order, if newer. The
+    caller holds the pipeline's lock alone (pipeline_locks)."""
     data = envelope["data"]
     pipeline_id = data["pipeline_id"]
-    lock_for(session, pipeline_lock_key(pipeline_id))
     fact = session.get(PipelineFact, pipeline_id)
     if fact is not None and fact.sequence >= envelope["sequence"]:
         return

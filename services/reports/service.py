@@ -84,8 +84,7 @@ apply_satisfaction = moving(ticket_view.SATISFACTION_VIEW, ticket_view.apply_sat
 
 
 def apply_deals(session, envelopes):
-    """Deal events move the sales totals and the funnel."""
-    funnel_view.lock_deals(session, envelopes)
+    """Deal events move the sales totals and the funnel (their locks: deal_locks)."""
     views.apply_deal_events(session, envelopes)
     funnel_view.apply_deal_moves(session, envelopes)
     funnel_snapshots.forget_moves(session, envelopes)
@@ -96,7 +95,8 @@ apply_deal = batched(apply_deals, locks=funnel_view.deal_locks)
 
 
 def apply_pipelines(session, envelopes):
-    """Pipeline events order the funnel's stages and weigh the forecast's open deals."""
+    """Pipeline events order the funnel's stages and weigh the forecast's open deals
+    (their locks: pipeline_locks)."""
     for envelope in sorted(
         envelopes, key=lambda envelope: (envelope["aggregate_id"], envelope["sequence"])
     ):

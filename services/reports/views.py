@@ -149,7 +149,7 @@ def move_totals(session, moves):
 def stage_probabilities(session, stage_ids):
     """{stage_id: probability (basis points)} of those of `stage_ids` a pipeline event set.
 
-    Pipeline events wait for the deal events under way (funnel_view.lock_deals),
+    Pipeline events wait for the deal events under way (funnel_view.deal_locks),
     then weigh again the deals whose stage probability changed.
     """
     return dict(
