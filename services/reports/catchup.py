@@ -9,6 +9,7 @@ applied is skipped by its `event_id`.
 
 import logging
 import time
+from typing import NamedTuple
 
 import eventlet
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,28 +25,50 @@ FETCH_TIMEOUT_SECONDS = 5
 
 
 class Schedule:
-    """Due at once, then every `interval` seconds (state kept across workers)."""
+    """When each producer's log is due (state kept across workers): at once, then every
+    `interval` seconds. A log not read to its end (its producer did not answer, or the run
+    stopped at MAX_PAGES_PER_RUN) is due again sooner, after 1, 2, 4 ... seconds, never
+    more than `interval`: reports started beside their producers would otherwise wait a
+    whole interval for the events the broker dropped before their queues existed (the
+    first run comes while the producers are still starting)."""
+
+    FIRST_RETRY_SECONDS = 1.0
 
     def __init__(self, interval):
         self.interval = interval
-        self.next_run = 0.0
+        self.next_run = {}
+        self.retry = {}
 
-    def due(self):
-        now = time.monotonic()
-        if now < self.next_run:
-            return False
-        self.next_run = now + self.interval
-        return True
+    def due(self, producer):
+        return time.monotonic() >= self.next_run.get(producer, 0.0)
+
+    def ran(self, producer, finished):
+        """Note a run of `producer`'s log that read it to its end (`finished`) or not."""
+        if finished:
+            self.retry.pop(producer, None)
+            wait = self.interval
+        else:
+            last = self.retry.get(producer)
+            wait = min(self.interval, last * 2 if last else self.FIRST_RETRY_SECONDS)
+            self.retry[producer] = wait
+        self.next_run[producer] = time.monotonic() + wait
+
+
+class Run(NamedTuple):
+    """What a run of follow_log did: events `read`, and whether it reached the log's end."""
+
+    read: int
+    finished: bool
 
 
 def follow_log(producer, fetch, apply, session_factory):
-    """Apply the producer's events after the stored cursor; returns how many were read.
+    """Apply the producer's events after the stored cursor; answers a Run.
 
     `fetch(cursor)` answers a page of `events_since`; `apply(body)` applies one
     event idempotently. Stops quietly when the producer does not answer.
     """
     cursor = load_cursor(session_factory, producer)
-    read = 0
+    read, finished = 0, False
     for _ in range(MAX_PAGES_PER_RUN):
         try:
             with eventlet.Timeout(FETCH_TIMEOUT_SECONDS):
@@ -57,12 +80,13 @@ def follow_log(producer, fetch, apply, session_factory):
             apply(body)
         read += len(page["events"])
         if not page["events"]:
+            finished = True
             break
         cursor = page["next_cursor"]
         save_cursor(session_factory, producer, cursor)
     if read:
         log.info("read %d event(s) from the %s event log", read, producer)
-    return read
+    return Run(read, finished)
 
 
 def load_cursor(session_factory, producer):

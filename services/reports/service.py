@@ -336,16 +336,17 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
     @timer(interval=1)
     def catch_up(self):
         """Apply from the producers' logs what the broker did not deliver."""
-        if not self.catch_up_schedule.due():
-            return
         for producer in PRODUCERS:
+            if not self.catch_up_schedule.due(producer):
+                continue
             proxy = getattr(self, producer)
-            catchup.follow_log(
+            run = catchup.follow_log(
                 producer,
                 fetch=lambda cursor, proxy=proxy: proxy.events_since(cursor, catchup.PAGE_SIZE),
                 apply=lambda body, producer=producer: self.apply(producer, body),
                 session_factory=self.inbox.database.session,
             )
+            self.catch_up_schedule.ran(producer, run.finished)
 
     @event_batch_handler("interactions", "interaction_logged", requeue_on_error=True)
     def apply_interaction_logged(self, bodies):

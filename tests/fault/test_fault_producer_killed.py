@@ -70,8 +70,10 @@ def test_a_producer_killed_between_commit_and_publish_sends_the_event_once_on_re
 
         [(event_id, aggregate_id, published_at)] = customer_outbox(crm_config)
         assert (aggregate_id, published_at) == (customer["id"], None)
+        # The broker never saw it. (Reports may have it already: its catch-up reads the
+        # producer's committed log, so it is not asked to be empty here; the end checks
+        # that it counted the customer once.)
         assert tap.event_ids() == []
-        assert rpc.reports.customers_by_status_owner()["total"] == 0
 
         processes.start("customers")
         wait_for(tap.event_ids, timeout=30, message="the relayed event")

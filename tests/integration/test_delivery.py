@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from crm_common.envelope import make_envelope
 from gateway.service import GatewayService
 from services.customers.service import CustomersService
+from services.reports import catchup
 from services.reports.models import AppliedEvent, ViewState
 from services.reports.service import ReportsService
 from services.reports.views import CUSTOMERS_VIEW
@@ -42,6 +43,26 @@ def test_reports_started_late_catch_up_from_the_customers_log(crm_config, runner
         )  # live, through the broker
         wait_for(lambda: total(rpc) == 4, message="the live customer in the report")
     assert reports_db(crm_config, select(func.count()).select_from(AppliedEvent)) == 4
+
+
+def test_reports_whose_first_catch_up_found_a_producer_down_ask_again_soon(
+    crm_config, runner_factory, monkeypatch
+):
+    """The catch-up's interval here is an hour: a first run that found customers not
+    answering must not leave the events the broker dropped missing for that long."""
+    monkeypatch.setattr(catchup, "FETCH_TIMEOUT_SECONDS", 0.5)
+    customers = runner_factory(crm_config, CustomersService)
+    customers.start()
+    with ClusterRpcProxy(crm_config) as rpc:
+        # No reports queue exists yet: the broker drops these events.
+        for name in ("Ada", "Grace"):
+            rpc.customers.create_customer({"name": name, "owner": "sam"})
+        customers.stop()
+        runner_factory(crm_config, ReportsService).start()
+        eventlet.sleep(2)  # the first catch-up runs, and its question to customers expires
+        assert total(rpc) == 0
+        runner_factory(crm_config, CustomersService).start()
+        wait_for(lambda: total(rpc) == 2, timeout=20, message="the earlier customers")
 
 
 @pytest.mark.parametrize("db_kind", ["sqlite", "postgres"])
