@@ -54,7 +54,9 @@ def to_basis_points(probability):
 
 
 def from_cents(cents):
-    return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
+    """`cents` as an amount with two decimals ("-12.05"), exactly, from integers alone."""
+    whole, part = divmod(abs(cents), 100)
+    return f"{'-' if cents < 0 else ''}{whole}.{part:02d}"
 
 
 def weighted_cents(amount_cents, probability):

@@ -11,8 +11,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, tuple_
 
+from crm_common.db import is_postgres
 from services.reports import service_desk
 from services.reports.fact_batch import apply_in_batch
 from services.reports.medians import medians
@@ -162,10 +163,15 @@ def satisfaction_report(
     return report
 
 
-def service_report(session, days=(None, None), agent=None, priority=None, channel=None):
+def service_report(
+    session, days=(None, None), agent=None, priority=None, channel=None, at_once=None
+):
     """Service levels of the tickets opened in `days`, overall and by agent (assignee now).
 
-    Counted in the database: only a row per agent leaves it, not one per ticket.
+    Counted in the database: only a row per agent leaves it, not one per ticket. On
+    PostgreSQL one statement reads the tickets once for every figure (`at_once`); SQLite,
+    which has neither grouping sets nor a median aggregate, asks a few. `at_once=False`
+    forces the few on PostgreSQL too, so tests can hold both to the same answers.
     """
     conditions = [TicketFact.opened_at.is_not(None), *day_range(TicketFact.opened_at, days)]
     if agent is not None:
@@ -174,8 +180,13 @@ def service_report(session, days=(None, None), agent=None, priority=None, channe
         conditions.append(TicketFact.priority == priority)
     if channel is not None:
         conditions.append(TicketFact.channel == channel)
-    report = _levels(session, conditions)[None]
-    by_agent = _levels(session, conditions, TicketFact.assignee)
+    if at_once is None:
+        at_once = is_postgres(session.get_bind())
+    if at_once:
+        report, by_agent = _levels_at_once(session, conditions)
+    else:
+        report = _levels(session, conditions)[None]
+        by_agent = _levels(session, conditions, TicketFact.assignee)
     report["by_agent"] = [
         {"agent": assignee, **levels}
         for assignee, levels in sorted(by_agent.items(), key=lambda item: _sort_key(item[0]))
@@ -187,29 +198,66 @@ def _flagged(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _levels(session, conditions, group=None):
-    """{group value: service_desk.levels} of the tickets meeting `conditions`
-    ({None: ...} without `group`, even over no ticket)."""
-    keys = [group] if group is not None else []
-    counted = select(
-        *keys,
+def _counted():
+    """The service_desk.COUNTS of a group of tickets, as columns."""
+    return (
         func.count(),
         _flagged(TicketFact.resolved),
         _flagged(or_(TicketFact.response_breached, TicketFact.resolution_breached)),
         _flagged(TicketFact.response_breached),
         _flagged(TicketFact.resolution_breached),
-    ).where(*conditions)
+    )
+
+
+def _resolution():
+    # The newest resolution counts only while the ticket stands resolved (not reopened).
+    return case((TicketFact.resolved, TicketFact.resolution_seconds))
+
+
+def _group_levels(counts, first_response, resolution):
+    counts = dict(zip(service_desk.COUNTS, (int(value) for value in counts), strict=True))
+    return service_desk.levels(counts, first_response, resolution)
+
+
+def _levels(session, conditions, group=None):
+    """{group value: service_desk.levels} of the tickets meeting `conditions`
+    ({None: ...} without `group`, even over no ticket)."""
+    keys = [group] if group is not None else []
+    counted = select(*keys, *_counted()).where(*conditions)
     rows = session.execute(counted.group_by(*keys)).all()
     first_responses = medians(session, TicketFact.first_response_seconds, conditions, group)
-    # The newest resolution counts only while the ticket stands resolved (not reopened).
-    resolution = case((TicketFact.resolved, TicketFact.resolution_seconds))
-    resolutions = medians(session, resolution, conditions, group)
+    resolutions = medians(session, _resolution(), conditions, group)
     found = {}
     for row in rows:
         key = row[0] if keys else None
-        counts = dict(zip(service_desk.COUNTS, (int(value) for value in row[-5:]), strict=True))
-        found[key] = service_desk.levels(counts, first_responses.get(key), resolutions.get(key))
+        found[key] = _group_levels(row[-5:], first_responses.get(key), resolutions.get(key))
     return found
+
+
+def _levels_at_once(session, conditions):
+    """(levels over every ticket meeting `conditions`, {assignee: levels}) as _levels()
+    gives them, from one PostgreSQL statement: grouping sets make the assignees' rows
+    and the overall one in one pass, percentile_cont the medians."""
+    assignee = TicketFact.assignee
+    rows = session.execute(
+        select(
+            assignee,
+            func.grouping(assignee),  # 1 on the overall row; 0 on an assignee's, null or not
+            *_counted(),
+            func.percentile_cont(0.5).within_group(TicketFact.first_response_seconds),
+            func.percentile_cont(0.5).within_group(_resolution()),
+        )
+        .where(*conditions)
+        .group_by(func.grouping_sets(tuple_(assignee), tuple_()))
+    ).all()
+    overall, by_agent = None, {}
+    for key, is_overall, *counts, first_response, resolution in rows:
+        levels = _group_levels(counts, first_response, resolution)
+        if is_overall:
+            overall = levels
+        else:
+            by_agent[key] = levels
+    return overall, by_agent
 
 
 def _sort_key(value):

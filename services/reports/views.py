@@ -204,23 +204,34 @@ def sales_report(session, owner=None, window=sales.Window(None, None, True)):
     `window` (sales.Window) picks the months; `owner` picks one owner.
     """
     performance = _totals(
-        session, SalesPerformance, SalesPerformance.won + SalesPerformance.lost > 0, owner, window
+        session,
+        (SalesPerformance.won, SalesPerformance.lost, SalesPerformance.won_cents),
+        SalesPerformance.won + SalesPerformance.lost > 0,
+        owner,
+        window,
     )
-    forecast = _totals(session, SalesForecast, SalesForecast.deals > 0, owner, window)
+    forecast = _totals(
+        session,
+        (SalesForecast.deals, SalesForecast.amount_cents, SalesForecast.weighted_cents),
+        SalesForecast.deals > 0,
+        owner,
+        window,
+    )
+    from_cents = sales.from_cents
     return {
         "from": window.first,
         "to": window.last,
         "performance": _per_owner_and_month(performance),
         "forecast": [
             {
-                "month": row.month,
-                "owner": row.owner or None,
-                "currency": row.currency,
-                "deals": row.deals,
-                "amount": sales.from_cents(row.amount_cents),
-                "weighted_amount": sales.from_cents(row.weighted_cents),
+                "month": month,
+                "owner": owner or None,
+                "currency": currency,
+                "deals": deals,
+                "amount": from_cents(amount_cents),
+                "weighted_amount": from_cents(weighted_cents),
             }
-            for row in forecast
+            for month, owner, currency, deals, amount_cents, weighted_cents in forecast
         ],
     }
 
@@ -229,24 +240,31 @@ def _per_owner_and_month(rows):
     """Performance rows (one per currency) as one per owner and month: counts and win
     rate over every currency, the won amount per currency (never added across them)."""
     merged = {}
-    for row in rows:
-        entry = merged.setdefault(
-            (row.month, row.owner),
-            {"owner": row.owner or None, "month": row.month, "won": 0, "lost": 0, "won_amount": {}},
-        )
-        entry["won"] += row.won
-        entry["lost"] += row.lost
-        if row.won:
-            entry["won_amount"][row.currency] = sales.from_cents(row.won_cents)
-    return [
-        {**entry, "win_rate": sales.win_rate(entry["won"], entry["lost"])}
-        for entry in merged.values()
-    ]
+    for month, owner, currency, won, lost, won_cents in rows:
+        entry = merged.get((month, owner))
+        if entry is None:
+            entry = merged[month, owner] = {
+                "owner": owner or None,
+                "month": month,
+                "won": 0,
+                "lost": 0,
+                "won_amount": {},
+            }
+        entry["won"] += won
+        entry["lost"] += lost
+        if won:
+            entry["won_amount"][currency] = sales.from_cents(won_cents)
+    for entry in merged.values():
+        entry["win_rate"] = sales.win_rate(entry["won"], entry["lost"])
+    return list(merged.values())
 
 
-def _totals(session, model, alive, owner, window):
-    """Rows of a totals table that count something, filtered, by month, owner, currency."""
-    query = select(model).where(alive)
+def _totals(session, counts, alive, owner, window):
+    """(month, owner, currency, *counts) of the rows of a totals table that count
+    something, filtered, in that order (plain rows, not ORM objects: an answer reads
+    thousands of them)."""
+    model = counts[0].class_
+    query = select(model.month, model.owner, model.currency, *counts).where(alive)
     if owner is not None:
         query = query.where(model.owner == owner)
     months = []
@@ -261,7 +279,7 @@ def _totals(session, model, alive, owner, window):
         query = query.where(or_(in_range, unscheduled) if window.unscheduled else in_range)
     elif not window.unscheduled:
         query = query.where(model.month != sales.UNSCHEDULED)
-    return session.scalars(query.order_by(model.month, model.owner, model.currency)).all()
+    return session.execute(query.order_by(model.month, model.owner, model.currency)).all()
 
 
 def touch_all(session, names, occurred_at, count=1):

@@ -2,10 +2,13 @@
 
 import itertools
 import random
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crm_common.envelope import load_envelope, make_envelope
 from services.reports import sales, views
@@ -60,6 +63,14 @@ def test_weighted_amounts_round_to_the_cent_per_deal():
     assert sales.weighted_cents(12345, Decimal("0.25")) == 3086  # 3086.25
     assert sales.weighted_cents(10, Decimal("0.25")) == 2  # 2.5 rounds to even
     assert sales.weighted_cents(30, Decimal("0.25")) == 8  # 7.5 rounds to even
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))  # a BigInteger column's range
+def test_amounts_are_written_from_cents_exactly_with_two_decimals(cents):
+    written = sales.from_cents(cents)
+    assert re.fullmatch(r"-?(0|[1-9][0-9]*)\.[0-9]{2}", written)
+    assert written == str((Decimal(cents) / 100).quantize(Decimal("0.01")))
+    assert sales.to_cents(written) == cents
 
 
 def test_win_rate_is_won_over_closed_and_null_over_none():
