@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from bench.reports_data import History
 from bench.reports_seed import EventLogs, assign_segments, loaded, seed_events
 from crm_common import migrations
-from crm_common.db import make_engine
+from crm_common.db import lock_number, make_engine
 from crm_common.envelope import utcnow
 from crm_common.inbox import apply_once
 from services.reports.models import AppliedEvent, Base
@@ -120,8 +120,7 @@ def seeded_copy(sizes, seed=11, reseed=False):
             seeding["copy_seconds"] = time.perf_counter() - started
             yield {service: database_url(name) for service, (name, _) in copies.items()}, seeding
         finally:
-            for name, _ in copies.values():
-                execute(engine, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_data_set(engine, copy)
     finally:
         engine.dispose()
 
@@ -131,22 +130,38 @@ def ensure_template(sizes, seed=11, reseed=False, progress=print):
     unless it is there already (or `reseed`).
 
     It stays behind as a PostgreSQL template named for the sizes and the code it
-    came from, so the next run copies it in seconds.
+    came from, so the next run copies it in seconds. Two runs that want it at once
+    take turns: the second waits for the first's seeding, then reuses it.
     """
     template = template_name(sizes, seed)
     engine = admin()
     try:
-        seeding = None if reseed else stored_seeding(engine, template)
-        if seeding is None:
-            seeding = make_template(engine, template, sizes, seed, progress)
-        else:
-            progress(
-                f"reports data set: reusing {template}, seeded {seeding['seeded_at']} "
-                f"in {seeding['seconds']:.0f} s (--reseed to seed again)"
-            )
+        with engine.connect() as guard:
+            key = {"key": lock_number(template)}
+            guard.execute(text("SELECT pg_advisory_lock(:key)"), key)
+            try:
+                seeding = None if reseed else stored_seeding(engine, template)
+                if seeding is None:
+                    # Whatever a run cut off while seeding left (no comment yet), or the
+                    # data set --reseed replaces.
+                    drop_data_set(engine, template)
+                    seeding = make_template(engine, template, sizes, seed, progress)
+                else:
+                    progress(
+                        f"reports data set: reusing {template}, seeded {seeding['seeded_at']} "
+                        f"in {seeding['seconds']:.0f} s (--reseed to seed again)"
+                    )
+            finally:
+                guard.execute(text("SELECT pg_advisory_unlock(:key)"), key)
     finally:
         engine.dispose()
     return {"template": template, **seeding}
+
+
+def drop_data_set(engine, name):
+    """Drop the data set `name` (or its copy): its reports database and its producers'."""
+    for each in [name] + [log_database(name, producer) for producer in PRODUCERS]:
+        execute(engine, f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
 
 
 def execute(engine, statement, **params):
@@ -180,8 +195,7 @@ def make_template(engine, template, sizes, seed, progress):
         base = name
         for producer in PRODUCERS:
             base = base.removesuffix(f"_{producer}")
-        for each in [base] + [log_database(base, producer) for producer in PRODUCERS]:
-            execute(engine, f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
+        drop_data_set(engine, base)
     progress("reports data set: checking the seeder against the effect functions on a sample")
     effects_rate = check_against_effects(engine, seed)
     progress(f"reports data set: seeding {template} and the producers' event logs")
