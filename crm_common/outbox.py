@@ -224,7 +224,8 @@ class Outbox(EventDispatcher):
         """Number what is committed, then mark `event_ids` published, in one transaction."""
         model = self.model
         with self.database.session() as session:
-            # The lock before any outbox row: a writer holding a row waits for no numbering.
+            # The lock before this transaction touches a row: two instances' rounds then
+            # queue on the lock, never each hold rows the other wants.
             number_some(session, model)
             if event_ids:
                 session.execute(
