@@ -359,9 +359,11 @@ class EventLogs:
         self.sessions = {producer: Session(engine) for producer, engine in engines.items()}
         self.models = {producer: outbox_table(producer) for producer in engines}
         self.pending = defaultdict(list)
+        self.positions = defaultdict(int)
 
     def add(self, body):
         occurred_at = body["occurred_at"]
+        self.positions[body["producer"]] += 1
         self.pending[body["producer"]].append(
             (
                 body["event_id"],
@@ -371,13 +373,15 @@ class EventLogs:
                 occurred_at,
                 json.dumps(body, separators=(",", ":")),
                 occurred_at,
+                self.positions[body["producer"]],
             )
         )
 
     def write(self):
         for producer, rows in self.pending.items():
             session = self.sessions[producer]
-            copy_rows(session, self.models[producer], rows, (*self.COLUMNS, "published_at"))
+            columns = (*self.COLUMNS, "published_at", "log_position")
+            copy_rows(session, self.models[producer], rows, columns)
             session.commit()
         self.pending.clear()
 
@@ -386,7 +390,7 @@ class EventLogs:
         producer_cursors), as a running system's catch-up would have."""
         self.write()
         for producer, session in self.sessions.items():
-            end = session.scalar(select(func.max(self.models[producer].id)))
+            end = session.scalar(select(func.max(self.models[producer].log_position)))
             reports_session.add(
                 ProducerCursor(producer=producer, cursor=str(end or 0), updated_at=utcnow())
             )

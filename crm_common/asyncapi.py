@@ -51,7 +51,8 @@ message after handling it; several consumers of one queue share its messages.
 The broker keeps only what arrives after the queue is bound: for the history
 before that, read the producer's log over Nameko RPC, `events_since(cursor,
 limit)` on the service of the exchange's name, which answers the same
-envelopes in commit order with a `next_cursor`. Any AMQP client can call it:
+envelopes in log order with a `next_cursor` (an event that commits late
+still comes after every cursor given out). Any AMQP client can call it:
 publish `{"args": [cursor, limit], "kwargs": {}}` as JSON to the topic
 exchange `nameko-rpc` with routing key `<service>.events_since`, a
 `correlation_id`, and `reply_to` naming the routing key of a reply queue of

@@ -158,3 +158,36 @@ def normalize_sqlite_times(op, table, columns):
                 f"WHERE {column} LIKE '%+00:00'"
             )
         )
+
+
+def add_outbox_log_positions(op):
+    """The outbox's `log_position` (crm_common.outbox): the rows already there keep their
+    ids as positions, so they stay in the order they were served in and every cursor
+    `events_since` gave out (an id then) still means the same place. Frozen, as above."""
+    import sqlalchemy as sa
+
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "log_position",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=True,
+            )
+        )
+    op.execute("UPDATE outbox SET log_position = id")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_unique_constraint(batch_op.f("uq_outbox_log_position"), ["log_position"])
+        batch_op.create_index(
+            "ix_outbox_unnumbered",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("log_position IS NULL"),
+            sqlite_where=sa.text("log_position IS NULL"),
+        )
+
+
+def drop_outbox_log_positions(op):
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_unnumbered")
+        batch_op.drop_constraint(batch_op.f("uq_outbox_log_position"), type_="unique")
+        batch_op.drop_column("log_position")

@@ -14,11 +14,20 @@ and the relay (`relay()`, run by a timer in every producer) publishes them
 later. Delivery is therefore at least once; consumers de-duplicate on
 `event_id`.
 
-The table is also the producer's event log, served by `events_since`: rows
-are numbered in commit order, so a reader following the cursor never skips
-an event that commits late.
+The table is also the producer's event log, served by `events_since`, which
+pages by each row's `log_position`. A writer inserts its row without one, so
+writers never wait for each other's commits; committed rows get their
+positions afterwards, a batch at a time and all of them in id order, from
+one numbering transaction at a time (under the OUTBOX_LOCK advisory lock on
+PostgreSQL; SQLite has one writer anyway). A position is therefore only ever
+given to a committed row and always above every position given before, so a
+reader following the cursor never skips an event, however late it
+commits. The sender numbers after each round, the relay every run (what a
+crash left), and `events_since` before it reads, so a page holds every event
+committed before the call.
 """
 
+import functools
 import logging
 import time
 from datetime import datetime, timedelta
@@ -30,36 +39,31 @@ from nameko.events import EventDispatcher
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Index,
     Integer,
     String,
     UniqueConstraint,
-    bindparam,
-    cast,
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from crm_common import metrics
 from crm_common.batch_publish import BatchPublisher
-from crm_common.db import (
-    UTCDateTime,
-    bulk_insert,
-    find_database,
-    is_postgres,
-    lock_for,
-    lock_number,
-)
+from crm_common.db import UTCDateTime, bulk_insert, find_database, lock_for
 from crm_common.envelope import SCHEMA_VERSION, make_envelope, utcnow
 from crm_common.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
-# Serializes outbox writers from their insert to their commit, so that ids
-# follow commit order (see OutboxWriter._hold_commit_order).
+# Held by the transaction numbering committed events (one at a time per database),
+# so that each takes its positions above those of the one before.
 OUTBOX_LOCK = "outbox"
+# Rows a numbering transaction gives positions to at most.
+NUMBER_BATCH = 5000
 
 # A rebuild replays whole logs: large pages save round trips (5,000 events are a few MB).
 MAX_EVENTS_PAGE = 5000
@@ -86,11 +90,23 @@ class OutboxMixin:
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     body: Mapped[dict] = mapped_column(JSON)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The row's place in the event log (events_since), given once it is committed.
+    log_position: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
     @declared_attr.directive
     def __table_args__(cls):
-        # One event per position in an aggregate's history.
-        return (UniqueConstraint("aggregate_id", "sequence"),)
+        return (
+            # One event per position in an aggregate's history, and in the log.
+            UniqueConstraint("aggregate_id", "sequence"),
+            UniqueConstraint("log_position"),
+            # The rows still to number, found without reading the numbered ones.
+            Index(
+                "ix_outbox_unnumbered",
+                "id",
+                postgresql_where=text("log_position IS NULL"),
+                sqlite_where=text("log_position IS NULL"),
+            ),
+        )
 
 
 class Outbox(EventDispatcher):
@@ -193,25 +209,51 @@ class Outbox(EventDispatcher):
                 len(envelopes) - count,
                 error or "not confirmed by the broker",
             )
-        if sent:
-            try:
-                self.mark_published(sent)
-            except Exception as exc:  # runs in worker_result: raising would kill the service
-                log.warning(
-                    "could not mark %d published event(s), the relay will resend: %s",
-                    len(sent),
-                    exc,
-                )
-                return 0  # nothing settled: the relay must not loop on the same rows
+        try:
+            self.mark_published(sent)
+        except Exception as exc:  # the sender's end would stop the service
+            log.warning(
+                "could not mark %d published event(s), the relay will resend: %s",
+                len(sent),
+                exc,
+            )
+            return 0  # nothing settled: the relay must not loop on the same rows
         return len(sent)
 
     def mark_published(self, event_ids):
+        """Number what is committed, then mark `event_ids` published, in one transaction."""
         model = self.model
         with self.database.session() as session:
-            session.execute(
-                update(model).where(model.event_id.in_(event_ids)).values(published_at=utcnow())
-            )
+            # The lock before this transaction touches a row: two instances' rounds then
+            # queue on the lock, never each hold rows the other wants.
+            number_some(session, model)
+            if event_ids:
+                session.execute(
+                    update(model).where(model.event_id.in_(event_ids)).values(published_at=utcnow())
+                )
             session.commit()
+
+    def number_committed(self):
+        """Give every committed event without a log position one; answers how many.
+
+        Cheap when there is none: one look at the index of unnumbered rows,
+        without the lock.
+        """
+        model = self.model
+        total = 0
+        while True:
+            with self.database.session() as session:
+                waiting = session.scalar(
+                    select(model.id).where(model.log_position.is_(None)).limit(1)
+                )
+            if waiting is None:
+                return total
+            with self.database.session() as session:
+                numbered = number_some(session, model)
+                session.commit()
+            total += numbered
+            if numbered < NUMBER_BATCH:
+                return total
 
     def relay(self):
         """Publish what is committed but still unsent (after a crash or outage).
@@ -223,6 +265,8 @@ class Outbox(EventDispatcher):
         model = self.model
         cutoff = utcnow() - self.relay_grace
         deadline = time.monotonic() + RELAY_BUDGET_SECONDS
+        # What a crash left between a commit and its numbering, whatever the broker does.
+        self.number_committed()
         total = 0
         while time.monotonic() < deadline:
             with self.database.session() as session:
@@ -243,7 +287,8 @@ class Outbox(EventDispatcher):
         return total
 
     def events_since(self, cursor=None, limit=100):
-        """A page of the event log after `cursor`, oldest first."""
+        """A page of the event log after `cursor`, oldest first: every event committed
+        before the call is in the log, at a position above those of any page before."""
         position = parse_cursor(cursor)
         if (
             not isinstance(limit, int)
@@ -254,15 +299,16 @@ class Outbox(EventDispatcher):
                 f"limit must be a whole number from 1 to {MAX_EVENTS_PAGE}",
                 {"limit": [f"Must be between 1 and {MAX_EVENTS_PAGE}."]},
             )
+        self.number_committed()
         model = self.model
         with self.database.session() as session:
             rows = session.execute(
-                select(model.id, model.body)
-                .where(model.id > position)
-                .order_by(model.id)
+                select(model.log_position, model.body)
+                .where(model.log_position > position)
+                .order_by(model.log_position)
                 .limit(limit)
             ).all()
-        next_cursor = str(rows[-1].id) if rows else str(position)
+        next_cursor = str(rows[-1].log_position) if rows else str(position)
         return {"events": [row.body for row in rows], "next_cursor": next_cursor}
 
     def unpublished_count(self):
@@ -289,28 +335,34 @@ def parse_cursor(cursor):
 
 
 OUTBOX_COLUMNS = ("event_id", "event_type", "aggregate_id", "sequence", "occurred_at", "body")
-OUTBOX_LOCK_NUMBER = lock_number(OUTBOX_LOCK)
-_LOCKED_INSERTS = {}
+# Positions follow on from the highest given, in id order: two events of one aggregate
+# are committed in the order of their sequence, and their ids are in that order too.
+NUMBER_SQL = (
+    "UPDATE {table} SET log_position = numbered.top + numbered.rank FROM ("
+    " SELECT todo.id AS id, row_number() OVER (ORDER BY todo.id) AS rank,"
+    " (SELECT coalesce(max(log_position), 0) FROM {table}) AS top"
+    " FROM (SELECT id FROM {table} WHERE log_position IS NULL ORDER BY id LIMIT :limit) AS todo"
+    ") AS numbered WHERE {table}.id = numbered.id"
+)
 
 
-def locked_insert(model):
-    """PostgreSQL: take the outbox lock, then insert one event row, in one statement.
+@functools.cache
+def number_statement(table):
+    return text(NUMBER_SQL.format(table=table))
 
-    The row is made from the lock's result, so its id is drawn only once the
-    lock is held: ids still follow commit order (see OutboxWriter._hold_commit_order).
+
+def number_some(session, model):
+    """In `session`'s transaction: up to NUMBER_BATCH committed events without a log
+    position get the next ones, in id order. Answers how many.
+
+    The lock comes first and is held to the commit, so the statement after it
+    sees every position the numbering before gave (read committed: a snapshot
+    per statement); rows not committed yet are not seen, and a later round
+    numbers them, above.
     """
-    statement = _LOCKED_INSERTS.get(model)
-    if statement is None:
-        table = model.__table__
-        held = select(func.pg_advisory_xact_lock(bindparam("lock", type_=BigInteger))).cte("held")
-        row = select(
-            *(
-                cast(bindparam(column, type_=table.c[column].type), table.c[column].type)
-                for column in OUTBOX_COLUMNS
-            )
-        ).select_from(held)
-        statement = _LOCKED_INSERTS[model] = table.insert().from_select(OUTBOX_COLUMNS, row)
-    return statement
+    lock_for(session, OUTBOX_LOCK)
+    statement = number_statement(model.__tablename__)
+    return session.execute(statement, {"limit": NUMBER_BATCH}).rowcount
 
 
 class OutboxWriter:
@@ -369,17 +421,8 @@ class OutboxWriter:
             )
             for envelope in envelopes
         ]
-        if len(rows) == 1 and not session.info["outbox_locked"] and is_postgres(session.get_bind()):
-            # The lock and the row in one round trip: the lock is held to the commit by
-            # every writer in turn, so each round trip under it costs them all.
-            session.execute(
-                locked_insert(outbox.model),
-                {**dict(zip(OUTBOX_COLUMNS, rows[0], strict=True)), "lock": OUTBOX_LOCK_NUMBER},
-            )
-            session.info["outbox_locked"] = True
-        else:
-            self._hold_commit_order(session)
-            bulk_insert(session, outbox.model.__table__, OUTBOX_COLUMNS, rows)
+        # No lock and no log position: the row is numbered once committed (Outbox.number_committed).
+        bulk_insert(session, outbox.model.__table__, OUTBOX_COLUMNS, rows)
         pending = session.info["outbox_pending"]
         if len(pending) + len(envelopes) <= IMMEDIATE_PUBLISH_LIMIT:
             pending.extend(envelopes)
@@ -389,25 +432,18 @@ class OutboxWriter:
         """Hand the session's events to the worker when, and only if, it commits."""
         if session.info.get("outbox_tracked"):
             return
-        session.info.update(outbox_tracked=True, outbox_pending=[], outbox_locked=False)
+        session.info.update(outbox_tracked=True, outbox_pending=[])
         committed = self._committed
 
         def on_commit(session):
             committed.extend(session.info["outbox_pending"])
-            session.info.update(outbox_pending=[], outbox_locked=False)
+            session.info.update(outbox_pending=[])
 
         def on_rollback(session):
-            session.info.update(outbox_pending=[], outbox_locked=False)
+            session.info.update(outbox_pending=[])
 
         event.listen(session, "after_commit", on_commit)
         event.listen(session, "after_rollback", on_rollback)
-
-    def _hold_commit_order(self, session):
-        # SQLite has one writer at a time already; PostgreSQL needs a lock
-        # so that a later id can never become visible before an earlier one.
-        if not session.info["outbox_locked"]:
-            lock_for(session, OUTBOX_LOCK)
-            session.info["outbox_locked"] = True
 
     def relay(self):
         return self._outbox.relay()

@@ -14,22 +14,11 @@ from datetime import timedelta
 from marshmallow import ValidationError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_common.db import bulk_insert
 from services.customers import csvfiles, domain, store
 from services.customers.exceptions import ConcurrentUpdate
 from services.customers.models import Customer
 from services.customers.schemas import CsvRowInput
 
-CUSTOMER_COLUMNS = (
-    "id",
-    *domain.PROFILE_FIELDS,
-    "company_key",
-    "name_block",
-    "segment_sequence",
-    "created_at",
-    "updated_at",
-    "version",
-)
 # Rows listed one by one in the answer; the counts cover every row.
 MAX_LISTED = 1000
 
@@ -148,24 +137,12 @@ class Import:
     def write(self):
         session, now = self.session, self.now
         if self.created:
-            rows = []
-            for position, (customer_id, profile) in enumerate(self.created.items()):
-                keys = store.keys_of(profile)
-                # A microsecond apart: the list keeps the file's order.
-                created_at = now + timedelta(microseconds=position)
-                rows.append(
-                    (
-                        customer_id,
-                        *(profile[field] for field in domain.PROFILE_FIELDS),
-                        keys["company_key"],
-                        keys["name_block"],
-                        0,
-                        created_at,
-                        now,
-                        1,
-                    )
-                )
-            bulk_insert(session, Customer.__table__, CUSTOMER_COLUMNS, rows)
+            # A microsecond apart: the list keeps the file's order.
+            rows = [
+                store.new_row(customer_id, profile, now + timedelta(microseconds=position), now)
+                for position, (customer_id, profile) in enumerate(self.created.items())
+            ]
+            store.insert_customers(session, rows)
             store.add_index_rows(session, self.created.items())
         events = [
             (

@@ -49,6 +49,8 @@ LOCK_BUCKETS = 256
 # An import this large refreshes the planner's statistics afterwards.
 STATISTICS_AFTER_ROWS = 1000
 
+# Schemas keep no state between loads: one of each serves every worker.
+_input = CustomerInput()
 _output = CustomerOutput()
 
 
@@ -70,21 +72,15 @@ class CustomersService(ServiceBase, EventProducer, EventConsumer):
 
     @rpc(expected_exceptions=EXPECTED)
     def create_customer(self, payload, allow_duplicate=False):
-        data = load(CustomerInput(), payload)
+        data = load(_input, payload)
         self._lock_keys([data])
         if not allow_duplicate:
             self._refuse_duplicate(data)
         now = utcnow()
-        customer = Customer(
-            id=str(uuid.uuid4()),
-            created_at=now,
-            updated_at=now,
-            segment_sequence=0,
-            **data,
-            **store.keys_of(data),
-        )
-        self.db.add(customer)
-        self.db.flush()
+        row = store.new_row(str(uuid.uuid4()), data, now, now)
+        store.insert_customers(self.db, [row])
+        # Not in the session: the row is written; this object only makes the answer.
+        customer = Customer(**dict(zip(store.CUSTOMER_COLUMNS, row, strict=True)))
         store.add_index_rows(self.db, [(customer.id, data)])
         self.outbox.add(
             self.db,
@@ -123,7 +119,7 @@ class CustomersService(ServiceBase, EventProducer, EventConsumer):
     @rpc(expected_exceptions=EXPECTED)
     def update_customer(self, customer_id, payload, allow_duplicate=False):
         """Change the fields given; emits customer_updated with {field: [old, new]}."""
-        patch = load(CustomerInput(), payload, partial=True)
+        patch = load(_input, payload, partial=True)
         customer = self._changeable(customer_id)
         before = store.profile_of(customer)
         diff = domain.changes(before, patch)

@@ -33,6 +33,40 @@ def terms_of(profile):
     )
 
 
+# A new customer's row, as insert_customers takes it (see new_row).
+CUSTOMER_COLUMNS = (
+    "id",
+    *domain.PROFILE_FIELDS,
+    "company_key",
+    "name_block",
+    "segment_sequence",
+    "created_at",
+    "updated_at",
+    "version",
+)
+
+
+def new_row(customer_id, profile, created_at, updated_at):
+    """The row of a new customer with a (normalized) profile, in CUSTOMER_COLUMNS order."""
+    keys = keys_of(profile)
+    return (
+        customer_id,
+        *(profile[field] for field in domain.PROFILE_FIELDS),
+        keys["company_key"],
+        keys["name_block"],
+        0,
+        created_at,
+        updated_at,
+        1,  # the version of its customer_created event
+    )
+
+
+def insert_customers(session, rows):
+    """Insert new customers' rows (new_row) in one statement, without the ORM's unit of
+    work: for a single create that bookkeeping cost more than the insert itself."""
+    bulk_insert(session, Customer.__table__, CUSTOMER_COLUMNS, rows)
+
+
 def unindex(session, customer_id, before):
     """Remove the tag and search rows written for the profile `before`.
 

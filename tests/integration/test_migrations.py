@@ -130,3 +130,28 @@ def test_times_an_earlier_sqlite_bulk_insert_wrote_as_zone_text_are_made_compara
                 assert found == [f"c-{number}"]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_events_logged_before_log_positions_keep_their_ids_as_positions(make_db_url, kind):
+    """A cursor events_since gave out was an outbox id: it must name the same place after."""
+    url = make_db_url(kind, "customers")
+    migrations.upgrade("customers", url, "0004")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for number in (3, 5, 9):
+                connection.execute(
+                    text(
+                        "INSERT INTO outbox (id, event_id, event_type, aggregate_id, sequence,"
+                        " occurred_at, body) VALUES (:id, :event_id, 'customer_created', :id, 1,"
+                        " :at, '{}')"
+                    ),
+                    {"id": number, "event_id": f"e-{number}", "at": datetime.now(UTC)},
+                )
+        migrations.upgrade("customers", url)
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT id, log_position FROM outbox ORDER BY id"))
+            assert [tuple(row) for row in found] == [(3, 3), (5, 5), (9, 9)]
+    finally:
+        engine.dispose()

@@ -1,7 +1,7 @@
 import eventlet
 import eventlet.event
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm_common.envelope import InvalidEvent
@@ -290,3 +290,49 @@ def test_stop_sends_the_round_the_sender_holds_before_it_returns(outbox, databas
     sender.kill()  # the container kills its managed threads once its extensions stopped
     assert not stopped_early, "stop() returned while the sender's round was in flight"
     assert [row.published_at is not None for row in rows(database)] == [True]
+
+
+def positions(database):
+    return [row.log_position for row in rows(database)]
+
+
+def test_a_committed_event_is_numbered_in_the_log_by_the_sender(outbox, database):
+    committed_by_worker(outbox, database, 1)
+    assert positions(database) == [None]  # the writer gives none: it waits for no one
+    outbox.send_waiting()
+    assert positions(database) == [1]
+
+
+def test_the_relay_numbers_what_a_crash_left_even_while_the_broker_is_down(outbox, database):
+    outbox.publisher.down = True
+    writer = OutboxWriter(outbox, [])  # no sender ever hears of them: the process died
+    with database.session() as session:
+        written = writer.add_many(
+            session, [("customer_created", f"c-{n}", 1, created(f"c-{n}")) for n in range(3)]
+        )
+        session.commit()
+    assert outbox.relay() == 0
+    assert positions(database) == [1, 2, 3]
+    assert outbox.events_since(None)["events"] == written
+
+
+def test_events_since_serves_every_event_committed_before_the_call(outbox, database):
+    first = committed_by_worker(outbox, database, 1)
+    outbox.send_waiting()
+    cursor = outbox.events_since(None)["next_cursor"]
+    second = committed_by_worker(outbox, database, 2)  # its sender's round not run yet
+    assert outbox.events_since(cursor) == {"events": [second], "next_cursor": "2"}
+    assert outbox.events_since(None)["events"] == [first, second]
+
+
+def test_positions_follow_on_from_the_highest_given(outbox, database):
+    """Rows from before log positions keep their ids as positions (the migration): new
+    events come after them, so the cursors given out then stay valid."""
+    committed_by_worker(outbox, database, 1)
+    with database.session() as session:
+        session.execute(update(OutboxEvent).values(log_position=40))
+        session.commit()
+    committed_by_worker(outbox, database, 2)
+    page = outbox.events_since("40")
+    assert [event["aggregate_id"] for event in page["events"]] == ["c-2"]
+    assert page["next_cursor"] == "41"
