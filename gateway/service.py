@@ -4,10 +4,10 @@ import eventlet
 import redis
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 
 from crm_common.asking import expiring
 from crm_common.metrics import Metrics
+from crm_common.rpc import RpcProxy
 from gateway import answers
 from gateway.auth import TokenStore, bearer_token, check_admin_token, identify, permit, token_digest
 from gateway.customers import CustomerEndpoints
