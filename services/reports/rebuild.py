@@ -123,7 +123,7 @@ _READ_STATES = select(
 def read_states(session):
     """({view: its state, as read_state gives it}, whether a rebuild is under way): every
     view's state in one statement, so that the reads of all the reports share one."""
-    rows = session.execute(_READ_STATES).all()
+    rows = session.connection().execute(_READ_STATES).all()
     states = {row.view: row for row in rows if row.events_applied is not None}
     return states, rows[0].rebuilding
 
