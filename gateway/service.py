@@ -21,6 +21,7 @@ from gateway.interactions import InteractionEndpoints
 from gateway.rate_limit import RateLimiter
 from gateway.remote import call
 from gateway.reports import ReportEndpoints
+from gateway.sharing import SharedReads
 from gateway.tokens import TokenEndpoints
 
 READY_TIMEOUT_SECONDS = 2
@@ -113,6 +114,7 @@ class GatewayService(
     tokens = Tokens()
     rate_limits = RateLimits()
     idempotency_keys = IdempotencyKeys()
+    shared_reads = SharedReads()
     customers = RpcProxy("customers")
     pipeline = RpcProxy("pipeline")
     interactions = RpcProxy("interactions")
