@@ -9,11 +9,6 @@ keeps knocking is let in again as its earlier requests leave the window.
 Redis away: requests go through uncounted (the limit protects the system, it
 must not take it down), a warning is logged, and Redis is left alone for a
 few seconds rather than waited on by every request.
-
-Requests that arrive while one round trip to Redis is on its way go together
-in the next (`Pipelined`): each still runs the script on its own, atomically
-and in the order they came, but a busy gateway makes one round trip (a write,
-a read) for many of them rather than one each.
 """
 
 import logging
@@ -22,9 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import eventlet
 import redis
-from eventlet.event import Event
 
 from gateway.http import ApiError
 
@@ -103,68 +96,6 @@ class Quota:
         )
 
 
-class Pipelined:
-    """`run(keys, args)`: the Redis `script`'s answer for those keys and arguments. Calls
-    made while a round trip is on its way wait and go together in the next one, a
-    pipeline (no transaction: each script is atomic on its own), in the order they came."""
-
-    def __init__(self, client, script):
-        self.client = client
-        self.script = client.register_script(script)
-        self.waiting = []  # (keys, args, Event) of the next round trip
-        self.sending = False
-
-    def run(self, keys, args):
-        answer = Event()
-        self.waiting.append((keys, args, answer))
-        if not self.sending:
-            self.sending = True
-            self._send()
-        return answer.wait()  # raises the RedisError of its round trip
-
-    def _send(self):
-        batch, self.waiting = self.waiting, []
-        try:
-            answers = self._round_trip(batch)
-        except Exception as exc:  # the connection's errors: every call of the batch hears
-            answers = [exc] * len(batch)
-        except BaseException:
-            # Its sender was killed on the way (the gateway stops): the others hear of it.
-            lost = redis.ConnectionError("the round trip to Redis was cut short")
-            for _, _, answer in batch:
-                answer.send_exception(lost)
-            self._next()
-            raise
-        for (_, _, answer), value in zip(batch, answers, strict=True):
-            if isinstance(value, Exception):
-                answer.send_exception(value)
-            else:
-                answer.send(value)
-        self._next()
-
-    def _next(self):
-        if self.waiting:
-            # Those that came meanwhile go next, from a thread of their own: the caller
-            # that sent this round trip has its answer and goes on.
-            eventlet.spawn_n(self._send)
-        else:
-            self.sending = False
-
-    def _round_trip(self, batch):
-        answers = self._pipeline(batch)
-        if any(isinstance(value, redis.exceptions.NoScriptError) for value in answers):
-            # Redis lost its scripts (restarted, flushed): load it, and ask again.
-            self.client.script_load(self.script.script)
-            answers = self._pipeline(batch)
-        return answers
-
-    def _pipeline(self, batch):
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args, _ in batch:
-            pipe.execute_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
-        return pipe.execute(raise_on_error=False)
-
-
 class RateLimiter:
     def __init__(self, client, prefix, per_minute, clock=time.time):
         self.client = client
@@ -172,7 +103,7 @@ class RateLimiter:
         self.per_minute = per_minute
         self.clock = clock
         self.resting_until = 0.0
-        self._count = Pipelined(client, _COUNT)
+        self._count = client.register_script(_COUNT)
 
     def count(self, scope):
         """The Quota of `scope` (a token) with this request counted; None if none is counted."""
@@ -195,9 +126,9 @@ class RateLimiter:
         if now < self.resting_until:
             return None, None, False
         try:
-            answer = self._count.run(
-                [f"{self.prefix}:{scope}", *([key] if key else [])],
-                [repr(now), WINDOW_SECONDS, self.per_minute, uuid.uuid4().hex],
+            answer = self._count(
+                keys=[f"{self.prefix}:{scope}", *([key] if key else [])],
+                args=[repr(now), WINDOW_SECONDS, self.per_minute, uuid.uuid4().hex],
             )
         except redis.RedisError as exc:
             log.warning(

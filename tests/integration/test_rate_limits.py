@@ -1,8 +1,5 @@
 """Rate limits per token over HTTP, and the sliding window they are counted in, in Redis."""
 
-import uuid
-
-import eventlet
 import pytest
 import redis
 
@@ -120,26 +117,3 @@ def test_a_tokens_record_is_read_in_the_round_trip_that_counts(limiter, crm_conf
     # No limit: the record is still read, alone.
     unlimited = RateLimiter(limiter.client, crm_config["CRM_REDIS_PREFIX"], 0)
     assert unlimited.count_reading("token", key) == (None, b"the record")
-
-
-class CountingRedis(redis.Redis):
-    """Counts its round trips of pipelined commands."""
-
-    pipelines = 0
-
-    def pipeline(self, *args, **kwargs):
-        self.pipelines += 1
-        return super().pipeline(*args, **kwargs)
-
-
-def test_requests_counted_at_once_share_round_trips_and_none_slips_past_the_limit(crm_config):
-    client = CountingRedis.from_url(REDIS_URL)
-    limiter = RateLimiter(client, crm_config["CRM_REDIS_PREFIX"], 10, clock=FakeClock(1000.0))
-    scope = f"burst-{uuid.uuid4().hex}"
-    try:
-        quotas = list(eventlet.GreenPool().imap(lambda _: limiter.count(scope), range(30)))
-    finally:
-        client.close()
-    assert sorted(quota.used for quota in quotas if quota.admitted) == list(range(1, 11))
-    assert [quota.used for quota in quotas if not quota.admitted] == [10] * 20
-    assert client.pipelines < 30

@@ -1,57 +1,30 @@
 """Rate limits: the headers and the 429 a quota gives, and a Redis outage that lets requests by."""
 
 import logging
-from types import SimpleNamespace
 
-import eventlet
 import pytest
 import redis
 
-from gateway.rate_limit import REST_SECONDS, Pipelined, Quota, RateLimiter
+from gateway.rate_limit import REST_SECONDS, Quota, RateLimiter
 from tests.support.fakes import FakeClock
 
 
 class FakeClient:
-    """Runs the rate limiter's script as told: answers in turn (a connection error breaks
-    the whole round trip, a script's error is its call's answer); `loaded` counts the
-    script's loads."""
+    """Runs the rate limiter's script as told: answers in turn, or an exception."""
 
     def __init__(self, *answers):
         self.answers = list(answers)
         self.calls = 0
-        self.round_trips = 0
-        self.loaded = 0
 
     def register_script(self, source):
-        return SimpleNamespace(sha="sha1-of-script", script=source)
+        return self.run
 
-    def script_load(self, source):
-        self.loaded += 1
-
-    def pipeline(self, transaction=True):
-        assert not transaction
-        return FakePipeline(self)
-
-
-class FakePipeline:
-    def __init__(self, client):
-        self.client = client
-        self.commands = []
-
-    def execute_command(self, *args):
-        self.commands.append(args)
-
-    def execute(self, raise_on_error=True):
-        assert not raise_on_error
-        self.client.round_trips += 1
-        answers = []
-        for _ in self.commands:
-            self.client.calls += 1
-            answer = self.client.answers.pop(0)
-            if isinstance(answer, redis.ConnectionError):
-                raise answer
-            answers.append(answer)
-        return answers
+    def run(self, keys, args):
+        self.calls += 1
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 def test_headers_say_the_limit_what_is_left_and_when_a_request_leaves_the_window():
@@ -102,36 +75,3 @@ def test_redis_away_lets_requests_by_and_is_left_alone_for_a_while(caplog):
 @pytest.mark.parametrize(("used", "remaining"), [(0, 5), (5, 0), (7, 0)])
 def test_remaining_never_goes_below_zero(used, remaining):
     assert Quota(limit=5, used=used, admitted=True, reset_seconds=1).remaining == remaining
-
-
-def test_calls_made_while_a_round_trip_is_out_go_together_in_the_next():
-    client = FakeClient(*[[n] for n in range(1, 6)])
-    pipelined = Pipelined(client, "return 1")
-    gate = eventlet.event.Event()
-    round_trip = pipelined._round_trip
-
-    def slow_round_trip(batch):
-        gate.wait()  # the first round trip is out while the others come
-        return round_trip(batch)
-
-    pipelined._round_trip = slow_round_trip
-    threads = [eventlet.spawn(pipelined.run, [f"key-{n}"], []) for n in range(5)]
-    eventlet.sleep(0)
-    gate.send()
-    assert [thread.wait() for thread in threads] == [[1], [2], [3], [4], [5]], "in order"
-    assert client.round_trips == 2, "the first call alone, then the four that waited"
-    assert not pipelined.sending
-
-
-def test_a_broken_round_trip_fails_each_of_its_calls_and_the_next_goes_again():
-    client = FakeClient(redis.ConnectionError("refused"), [1, 1, b"1000"])
-    pipelined = Pipelined(client, "return 1")
-    with pytest.raises(redis.ConnectionError):
-        pipelined.run(["key"], [])
-    assert pipelined.run(["key"], []) == [1, 1, b"1000"]
-
-
-def test_a_script_redis_forgot_is_loaded_and_asked_again():
-    client = FakeClient(redis.exceptions.NoScriptError("NOSCRIPT"), [7])
-    assert Pipelined(client, "return 7").run(["key"], []) == [7]
-    assert (client.loaded, client.round_trips) == (1, 2)
