@@ -15,7 +15,7 @@ from nameko.rpc import MethodProxy, ServiceProxy
 
 from crm_common.errors import Unavailable
 from crm_common.metrics import timed_call
-from crm_common.rpc import UnconfirmedPublisher
+from crm_common.rpc import PooledPublisher, UnconfirmedPublisher
 
 
 class ReadPublisher(UnconfirmedPublisher):
@@ -31,15 +31,25 @@ class ReadPublisher(UnconfirmedPublisher):
         return super().publish(payload, **{**kwargs, "mandatory": False})
 
 
+class CallMethodProxy(MethodProxy):
+    publisher_cls = PooledPublisher
+
+
+class CallServiceProxy(ServiceProxy):
+    method_proxy_cls = CallMethodProxy
+
+    def __getattr__(self, name):
+        return self.method_proxy_cls(
+            self.worker_ctx, self.service_name, name, self.reply_listener, **self.options
+        )
+
+
 class ReadMethodProxy(MethodProxy):
     publisher_cls = ReadPublisher
 
 
-class ReadServiceProxy(ServiceProxy):
-    def __getattr__(self, name):
-        return ReadMethodProxy(
-            self.worker_ctx, self.service_name, name, self.reply_listener, **self.options
-        )
+class ReadServiceProxy(CallServiceProxy):
+    method_proxy_cls = ReadMethodProxy
 
 
 def expiring(proxy, seconds, confirm=True):
@@ -57,7 +67,7 @@ def expiring(proxy, seconds, confirm=True):
     """
     if not isinstance(proxy, ServiceProxy):
         return proxy
-    proxy_cls = ServiceProxy if confirm else ReadServiceProxy
+    proxy_cls = CallServiceProxy if confirm else ReadServiceProxy
     return proxy_cls(
         proxy.worker_ctx,
         proxy.service_name,

@@ -31,6 +31,8 @@ DEFAULTS = {
     # Also the broker's prefetch of each reports queue: the messages its handlers take
     # in batches (crm_common.handlers.BatchEventHandler).
     "CRM_REPORTS_MAX_WORKERS": "500",
+    # Identical report reads within this many seconds share one call (gateway/sharing.py).
+    "CRM_GATEWAY_SHARE_SECONDS": "0.1",
     "CRM_LOG_LEVEL": "INFO",
     # How often reports read the producers' logs for events the broker did not deliver.
     "CRM_REPORTS_CATCH_UP_SECONDS": "30",
@@ -82,11 +84,17 @@ INT_SETTINGS = (
     "CRM_METRICS_PORT",
 )
 # Settings where 0 means "off" rather than a mistake.
-ZERO_ALLOWED = ("CRM_REPORTS_CACHE_SECONDS", "CRM_RATE_LIMIT_PER_MINUTE", "CRM_METRICS_PORT")
+ZERO_ALLOWED = (
+    "CRM_REPORTS_CACHE_SECONDS",
+    "CRM_RATE_LIMIT_PER_MINUTE",
+    "CRM_METRICS_PORT",
+    "CRM_GATEWAY_SHARE_SECONDS",
+)
 FLOAT_SETTINGS = (
     "CRM_RPC_TIMEOUT",
     "CRM_IMPORT_TIMEOUT",
     "CRM_OUTBOX_RELAY_GRACE",
+    "CRM_GATEWAY_SHARE_SECONDS",
     "CRM_REPORTS_CATCH_UP_SECONDS",
     "CRM_REPORTS_SEGMENT_SECONDS",
     "CRM_SLA_URGENT_RESPONSE_MINUTES",

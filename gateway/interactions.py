@@ -43,14 +43,17 @@ class InteractionEndpoints:
         channel, owner."""
         self.authenticate(request, "interactions:read")
         query = rpc_ready(read_query(request, schemas.InteractionList()))
-        return self.rpc("interactions", "list_interactions", query)
+        return self.rpc("interactions", "list_interactions", query, confirm=False)
 
     @api("GET", f"{INTERACTIONS}/<id:interaction_id>", answers={200: answers.Interaction})
     def get_interaction(self, request, interaction_id):
         """One interaction."""
         self.authenticate(request, "interactions:read")
         return self.rpc(
-            "interactions", "get_interaction", canonical_id(interaction_id, "interaction")
+            "interactions",
+            "get_interaction",
+            canonical_id(interaction_id, "interaction"),
+            confirm=False,
         )
 
     @api("POST", FEEDBACK, body=schemas.FeedbackCreate, answers={201: answers.Feedback})
@@ -73,13 +76,15 @@ class InteractionEndpoints:
         """Tickets, newest first; by status, assignee, customer, priority."""
         self.authenticate(request, "tickets:read")
         query = rpc_ready(read_query(request, schemas.TicketList()))
-        return self.rpc("interactions", "list_tickets", query)
+        return self.rpc("interactions", "list_tickets", query, confirm=False)
 
     @api("GET", f"{TICKETS}/<id:ticket_id>", answers={200: answers.TicketDetail})
     def get_ticket(self, request, ticket_id):
         """One ticket with its history (each step's actor and time) and satisfaction answer."""
         self.authenticate(request, "tickets:read")
-        return self.rpc("interactions", "get_ticket", canonical_id(ticket_id, "ticket"))
+        return self.rpc(
+            "interactions", "get_ticket", canonical_id(ticket_id, "ticket"), confirm=False
+        )
 
     @api("POST", f"{TICKETS}/<id:ticket_id>/assign", body=schemas.TicketAssignBody, **STEP)
     def assign_ticket(self, request, ticket_id):

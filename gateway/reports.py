@@ -4,6 +4,8 @@ Every answer carries `as_of` (time of the newest event applied) and
 `lag_seconds` (now minus that).
 """
 
+import json
+
 from werkzeug.wrappers import Response
 
 from gateway import answers, schemas
@@ -149,6 +151,11 @@ class ReportEndpoints:
         if name not in REPORTS:
             raise ApiError(404, f"No report {name!r}; the reports are {', '.join(REPORTS)}.")
         self.authenticate(request, "reports:read")
-        query = read_query(request, QUERY_SCHEMAS[name])
-        # A read: its request needs no confirm (see gateway/remote.py).
-        return self.rpc("reports", REPORTS[name][0], rpc_ready(query), confirm=False)
+        query = rpc_ready(read_query(request, QUERY_SCHEMAS[name]))
+        method = REPORTS[name][0]
+        # A read: its request needs no confirm (see gateway/remote.py), and the same read
+        # in flight already answers it (gateway/sharing.py).
+        return self.shared_reads.ask(
+            (method, json.dumps(query, sort_keys=True)),
+            lambda: self.rpc("reports", method, query, confirm=False),
+        )

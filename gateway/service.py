@@ -4,10 +4,10 @@ import eventlet
 import redis
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 
 from crm_common.asking import expiring
 from crm_common.metrics import Metrics
+from crm_common.rpc import RpcProxy
 from gateway import answers
 from gateway.auth import TokenStore, bearer_token, check_admin_token, identify, permit, token_digest
 from gateway.customers import CustomerEndpoints
@@ -21,6 +21,7 @@ from gateway.interactions import InteractionEndpoints
 from gateway.rate_limit import RateLimiter
 from gateway.remote import call
 from gateway.reports import ReportEndpoints
+from gateway.sharing import SharedReads
 from gateway.tokens import TokenEndpoints
 
 READY_TIMEOUT_SECONDS = 2
@@ -113,6 +114,7 @@ class GatewayService(
     tokens = Tokens()
     rate_limits = RateLimits()
     idempotency_keys = IdempotencyKeys()
+    shared_reads = SharedReads()
     customers = RpcProxy("customers")
     pipeline = RpcProxy("pipeline")
     interactions = RpcProxy("interactions")

@@ -26,11 +26,12 @@ def timeline_page(gateway, customer_id, limit, cursor=None):
             mark = cursors.decode_mark(cursor)
         except ValueError:
             raise ApiError(400, "Invalid cursor.", fields={"cursor": ["Invalid cursor."]}) from None
-    activity = gateway.rpc("interactions", "timeline", customer_id, limit, cursor)
+    activity = gateway.rpc("interactions", "timeline", customer_id, limit, cursor, confirm=False)
     deals = gateway.rpc(
         "pipeline",
         "list_deals",
         {"customer_id": customer_id, "limit": limit, "cursor": deal_cursor(mark)},
+        confirm=False,
     )
     items = [*activity["items"], *(deal_item(deal) for deal in deals["items"])]
     items.sort(key=order, reverse=True)

@@ -17,7 +17,7 @@ the database, and Redis is left alone for a few seconds rather than waited
 on by every read.
 
 The watermark itself comes from the database (the view's state), read at
-most every STATE_SECONDS per view and instance (`ViewStates`): a read may
+most every STATE_SECONDS per instance, every view's in one statement (`ViewStates`): a read may
 then miss events applied in the last tenth of a second, as if they had
 arrived that much later, and its `as_of` says so. Under load most hot reads
 then touch neither the database nor Redis.
@@ -126,23 +126,23 @@ class AnswerCache:
 
 
 class ViewStates:
-    """`read(session, view)`: `read_state(session, view)`'s answer, asked again only once
-    the last one is STATE_SECONDS old."""
+    """`read(session, view)`: (the view's state, whether a rebuild is under way) from
+    `read_states(session)`, which reads every view's state at once; asked again only once
+    the last answer is STATE_SECONDS old. The reads of every report then share one
+    statement per STATE_SECONDS, however many views they read."""
 
-    def __init__(self, read_state, clock=time.monotonic, seconds=STATE_SECONDS):
-        self.read_state = read_state
+    def __init__(self, read_states, clock=time.monotonic, seconds=STATE_SECONDS):
+        self.read_states = read_states
         self.clock = clock
         self.seconds = seconds
-        self.known = {}  # view -> (read at, answer)
+        self.known = None  # (read at, (states by view, rebuilding))
 
     def read(self, session, view):
         now = self.clock()
-        known = self.known.get(view)
-        if known is not None and now - known[0] < self.seconds:
-            return known[1]
-        answer = self.read_state(session, view)
-        self.known[view] = (now, answer)
-        return answer
+        if self.known is None or now - self.known[0] >= self.seconds:
+            self.known = (now, self.read_states(session))
+        states, rebuilding = self.known[1]
+        return states.get(view), rebuilding
 
 
 class ReportCache(DependencyProvider):

@@ -26,7 +26,7 @@ import logging
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, literal, select, text
+from sqlalchemy import delete, literal, select, text, true
 
 from crm_common.db import is_postgres
 from crm_common.envelope import utcnow
@@ -111,26 +111,28 @@ def active_rebuild(session):
     ).first()
 
 
-# Built once, with the view as a parameter: making and keying the statement anew on
-# every read cost more than running it.
-_READ_STATE = select(
+# Built once: making and keying the statement anew on every read cost more than running it.
+_READ_STATES = select(
+    ViewState.view,
     ViewState.as_of,
     ViewState.events_applied,
     select(Rebuild.rebuild_id).where(Rebuild.status.in_(ACTIVE)).exists().label("rebuilding"),
-).outerjoin_from(
-    select(literal(1).label("one")).subquery(), ViewState, ViewState.view == bindparam("view")
-)
+).outerjoin_from(select(literal(1).label("one")).subquery(), ViewState, true())
+
+
+def read_states(session):
+    """({view: its state, as read_state gives it}, whether a rebuild is under way): every
+    view's state in one statement, so that the reads of all the reports share one."""
+    rows = session.connection().execute(_READ_STATES).all()
+    states = {row.view: row for row in rows if row.events_applied is not None}
+    return states, rows[0].rebuilding
 
 
 def read_state(session, view):
     """The view's state (as_of, events_applied; None before its first event) and whether a
-    rebuild is under way.
-
-    One statement for both: every report read asks them before it looks in the cache,
-    and the round trips to the database were most of a cached read's time.
-    """
-    row = session.execute(_READ_STATE, {"view": view}).one()
-    return (row if row.events_applied is not None else None), row.rebuilding
+    rebuild is under way."""
+    states, rebuilding = read_states(session)
+    return states.get(view), rebuilding
 
 
 def latest(session):

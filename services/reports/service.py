@@ -239,7 +239,7 @@ class ReportStates(DependencyProvider):
     """The views' states as report reads see them (services/reports/cache.py)."""
 
     def setup(self):
-        self.states = ViewStates(rebuild.read_state)
+        self.states = ViewStates(rebuild.read_states)
 
     def get_dependency(self, worker_ctx):
         return self.states

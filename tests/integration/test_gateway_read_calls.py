@@ -2,8 +2,11 @@
 
 import time
 import warnings
+from urllib.parse import quote, urlsplit
 
+import eventlet
 import pytest
+import requests
 from kombu import Connection, Exchange, Queue
 from nameko.amqp.publish import Publisher
 from nameko.constants import NON_PERSISTENT
@@ -11,9 +14,11 @@ from nameko.rpc import RpcProxy, get_rpc_exchange, rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from crm_common.asking import expiring
+from crm_common.rpc import RpcProxy as GatewayRpcProxy
 from crm_common.rpc import UnconfirmedPublisher
 from gateway.http import ApiError
 from gateway.remote import call
+from tests.support.settings import RABBIT_API_URI
 from tests.support.waiting import wait_for
 
 TIMEOUT = 1.0
@@ -102,3 +107,47 @@ def test_an_unconfirmed_publish_leaves_confirmed_publishers_confirming(rabbit_co
         "hello", exchange=Exchange("amq.direct"), routing_key="nobody-listens"
     )
     assert Publisher.transport_options.get("confirm_publish", True) is True
+
+
+class ReplyTaker:
+    """Calls `probe` as the gateway does, its replies taken without acknowledgements."""
+
+    name = "reply_taker"
+    probe = GatewayRpcProxy("probe")
+
+    @rpc
+    def ask_many(self, count, confirm):
+        pool = eventlet.GreenPool()
+        asked = expiring(self.probe, TIMEOUT * 5, confirm)
+        return list(pool.imap(lambda n: call(asked, "echo", n, timeout=TIMEOUT * 5), range(count)))
+
+
+def reply_consumers(amqp_uri):
+    """(queue, ack_required) of every consumer of a reply queue in the vhost of `amqp_uri`."""
+    vhost = quote(urlsplit(amqp_uri).path[1:], safe="")
+    api = urlsplit(RABBIT_API_URI)
+    found = requests.get(
+        f"{api.scheme}://{api.hostname}:{api.port}/api/consumers/{vhost}",
+        auth=(api.username, api.password),
+        timeout=10,
+    ).json()
+    return [
+        (consumer["queue"]["name"], consumer["ack_required"])
+        for consumer in found
+        if consumer["queue"]["name"].startswith("rpc.reply-reply_taker")
+    ]
+
+
+@pytest.mark.parametrize("confirm", [True, False])
+def test_replies_taken_without_acknowledgements_each_reach_their_call(
+    rabbit_config, container_factory, confirm
+):
+    """More calls at once than any prefetch allowed, each with its own answer; the reply
+    queue's consumer acknowledges nothing (the management API shows it)."""
+    container_factory(Probe, rabbit_config).start()
+    container_factory(ReplyTaker, rabbit_config).start()
+    with ClusterRpcProxy(rabbit_config) as cluster:
+        answers = cluster.reply_taker.ask_many(100, confirm)
+    assert answers == [{"echo": n} for n in range(100)]
+    consumers = wait_for(lambda: reply_consumers(rabbit_config["AMQP_URI"]), timeout=10)
+    assert [ack_required for _, ack_required in consumers] == [False]

@@ -18,7 +18,7 @@ def test_a_read_gives_its_database_connection_back_before_it_answers(sqlite_temp
     with new_session(sqlite_templates, tmp_path) as session:
         apply_customer(session, created("c-1"))
         session.commit()
-        states = ViewStates(rebuild.read_state, seconds=0)
+        states = ViewStates(rebuild.read_states, seconds=0)
         reports = worker_factory(ReportsService, db=session, cache=cache, states=states)
         computed = reports.customers_by_status_owner()
         assert not session.in_transaction()
@@ -36,37 +36,40 @@ class Clock:
         return self.now
 
 
-def test_a_views_state_is_read_again_once_it_is_older_than_its_lifetime():
+def test_the_views_states_are_read_again_once_they_are_older_than_their_lifetime():
     asked = []
 
-    def read_state(session, view):
-        asked.append(view)
-        return len(asked)
+    def read_states(session):
+        asked.append(len(asked) + 1)
+        return {"funnel": f"funnel-{len(asked)}", "sales": f"sales-{len(asked)}"}, False
 
     clock = Clock()
-    states = ViewStates(read_state, clock=clock, seconds=0.1)
-    assert states.read(None, "funnel") == 1
+    states = ViewStates(read_states, clock=clock, seconds=0.1)
+    assert states.read(None, "funnel") == ("funnel-1", False)
     clock.now += 0.05
-    assert states.read(None, "funnel") == 1
-    assert states.read(None, "sales") == 2
+    assert states.read(None, "funnel") == ("funnel-1", False)
+    assert states.read(None, "sales") == ("sales-1", False), "one read serves every view"
+    assert states.read(None, "segments") == (None, False), "a view with no events yet"
     clock.now += 0.06
-    assert states.read(None, "funnel") == 3
-    assert asked == ["funnel", "sales", "funnel"]
+    assert states.read(None, "sales") == ("sales-2", False)
+    assert asked == [1, 2]
 
 
 def test_hot_reads_within_the_states_lifetime_ask_the_database_nothing(sqlite_templates, tmp_path):
     asked = []
 
-    def read_state(session, view):
-        asked.append(view)
-        return rebuild.read_state(session, view)
+    def read_states(session):
+        asked.append(True)
+        return rebuild.read_states(session)
 
     cache = AnswerCache(FlakyRedis(), "crm", 60)
-    states = ViewStates(read_state, clock=Clock(), seconds=0.1)
+    states = ViewStates(read_states, clock=Clock(), seconds=0.1)
     with new_session(sqlite_templates, tmp_path) as session:
         apply_customer(session, created("c-1"))
         session.commit()
         reports = worker_factory(ReportsService, db=session, cache=cache, states=states)
         answers = [reports.customers_by_status_owner() for _ in range(3)]
-    assert asked == ["customers"]
+        sales = reports.sales_report()
+    assert asked == [True], "one statement for the states of both views"
+    assert sales["as_of"] is None, "no deal event yet"
     assert [answer["total"] for answer in answers] == [1, 1, 1]
