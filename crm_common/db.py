@@ -7,14 +7,24 @@ migrations, never from `create_all` at runtime.
 """
 
 import contextlib
+import json
 import logging
 import zlib
-from datetime import UTC
+from datetime import UTC, date, datetime
 
 import psycopg2
 from nameko.extensions import DependencyProvider
 from psycopg2.extras import execute_values
-from sqlalchemy import DateTime, MetaData, TypeDecorator, bindparam, create_engine, event, text
+from sqlalchemy import (
+    DateTime,
+    MetaData,
+    String,
+    TypeDecorator,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -244,6 +254,7 @@ ROWS_PER_INSERT = 1000
 
 
 _MULTI_ROW_SQL = {}
+_RECORDSET_SQL = {}
 _PLAIN_INSERTS = {}
 
 
@@ -256,13 +267,16 @@ def plain_insert(model):
 
 def insert_rows(session, statement, rows, returning=None):
     """Run the INSERT `statement` (an upsert, say) for `rows` (dicts of the same columns'
-    values) as multi-row statements, a round trip per thousand rows; with `returning` (a
-    column's name), answers that column of each row inserted.
+    values); with `returning` (a column's name), answers that column of each row inserted.
 
     The driver's executemany of an upsert makes a round trip per row, and
     SQLAlchemy building a statement of a thousand rows costs more than running
-    it; on PostgreSQL the rows go to psycopg2's execute_values as they are
-    (aware datetimes, strings, numbers: nothing the columns' types convert).
+    it. On PostgreSQL the rows go as ONE JSON parameter that the statement
+    unpacks (`json_to_recordset`), in their order: psycopg2 quoting each value
+    of a multi-row VALUES, and PostgreSQL parsing it, had been most of a
+    rebuild's time; a JSON text is made in C and parsed once. Rows JSON cannot
+    carry as they are (a NaN, a NUL character, a value of another type) go the
+    older way, psycopg2's execute_values, a statement per thousand rows.
     """
     if not rows:
         return []
@@ -276,29 +290,24 @@ def insert_rows(session, statement, rows, returning=None):
                 found += session.scalars(chunk.returning(statement.table.c[returning]))
         return found
     columns = tuple(rows[0])
-    sql = _MULTI_ROW_SQL.get((statement, columns))
-    if sql is None:
-        compiled = str(
-            statement.values({column: bindparam(column) for column in columns}).compile(
-                dialect=session.get_bind().dialect
-            )
-        )
-        conflict = compiled.find(" ON CONFLICT")
-        sql = _MULTI_ROW_SQL[(statement, columns)] = (
-            f"INSERT INTO {statement.table.name} ({', '.join(columns)}) VALUES %s"
-            + (compiled[conflict:] if conflict >= 0 else "")
-        )
+    payload = _as_json(rows)
+    if payload is None:
+        sql = _values_sql(session, statement, columns)
+        arguments = [tuple(row[column] for column in columns) for row in rows]
+    else:
+        sql = _recordset_sql(session, statement, columns)
+        arguments = None
     if returning is not None:
         sql += f" RETURNING {returning}"
     cursor = session.connection().connection.dbapi_connection.cursor()
     try:
-        found = execute_values(
-            cursor,
-            sql,
-            [tuple(row[column] for column in columns) for row in rows],
-            page_size=ROWS_PER_INSERT,
-            fetch=returning is not None,
-        )
+        if arguments is None:
+            cursor.execute(sql, (payload,))
+            found = cursor.fetchall() if returning is not None else []
+        else:
+            found = execute_values(
+                cursor, sql, arguments, page_size=ROWS_PER_INSERT, fetch=returning is not None
+            )
     except psycopg2.Error as exc:
         # Past SQLAlchemy, the driver's error is raised bare: wrapped as SQLAlchemy wraps
         # it (IntegrityError for a duplicate key), for the retries that catch those. A
@@ -307,6 +316,77 @@ def insert_rows(session, statement, rows, returning=None):
     finally:
         cursor.close()
     return [row[0] for row in found] if returning is not None else []
+
+
+def _json_value(value):
+    """What JSON cannot hold as it is, as the text PostgreSQL reads for its column."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise _NotJson
+
+
+class _NotJson(TypeError):
+    pass
+
+
+def _as_json(rows):
+    """`rows` as one JSON text, or None when one of their values cannot go that way: not
+    JSON (NaN, infinity, a type JSON has no word for) or not text PostgreSQL keeps (a NUL
+    character, which it refuses in a JSON string taken as text)."""
+    try:
+        payload = json.dumps(
+            rows, default=_json_value, allow_nan=False, ensure_ascii=False, separators=(",", ":")
+        )
+    except (_NotJson, ValueError):
+        return None
+    return None if "\\u0000" in payload else payload
+
+
+def _conflict_clause(session, statement, columns):
+    """The ` ON CONFLICT ...` end of `statement` as PostgreSQL reads it ("" if none)."""
+    compiled = str(
+        statement.values({column: bindparam(column) for column in columns}).compile(
+            dialect=session.get_bind().dialect
+        )
+    )
+    conflict = compiled.find(" ON CONFLICT")
+    return compiled[conflict:] if conflict >= 0 else ""
+
+
+def _values_sql(session, statement, columns):
+    sql = _MULTI_ROW_SQL.get((statement, columns))
+    if sql is None:
+        sql = _MULTI_ROW_SQL[(statement, columns)] = (
+            f"INSERT INTO {statement.table.name} ({', '.join(columns)}) VALUES %s"
+            + _conflict_clause(session, statement, columns)
+        )
+    return sql
+
+
+def _recordset_sql(session, statement, columns):
+    sql = _RECORDSET_SQL.get((statement, columns))
+    if sql is None:
+        dialect = session.get_bind().dialect
+        quote = dialect.identifier_preparer.quote
+        table = statement.table
+        # Text for text columns, whatever their length: a value too long then fails as
+        # it did in a VALUES list, on the table's own column.
+        shapes = ", ".join(
+            f"{quote(column)} "
+            + (
+                "text"
+                if isinstance(table.c[column].type, String)
+                else table.c[column].type.compile(dialect=dialect)
+            )
+            for column in columns
+        )
+        names = ", ".join(quote(column) for column in columns)
+        sql = _RECORDSET_SQL[(statement, columns)] = (
+            f"INSERT INTO {table.name} ({names}) SELECT {names} "
+            f"FROM json_to_recordset(%s) AS given ({shapes})"
+            + _conflict_clause(session, statement, columns)
+        )
+    return sql
 
 
 def insert_new(session, model, key_columns, rows, returning=None):

@@ -37,6 +37,9 @@ KINDS = {
 }
 NO_OWNER = ""
 FUNNEL_KEY = ("pipeline_id", "stage_id", "owner", "cohort_day")
+# Held shared by every batch of deal or pipeline events, alone by a rebuild counting every
+# deal again (deal_counts.count_every_deal).
+DEALS_LOCK = "reports:deals"
 OWNER_KEY = FUNNEL_KEY[:3]
 
 
@@ -46,14 +49,18 @@ def deal_locks(envelopes):
     deal counted while its stages change would be counted against stages that no longer
     are."""
     locks = {f"reports:deal:{envelope['data']['deal_id']}": False for envelope in envelopes}
+    locks[DEALS_LOCK] = True
     for envelope in envelopes:
         locks[pipeline_lock_key(envelope["data"]["deal"]["pipeline_id"])] = True
     return locks
 
 
 def pipeline_locks(envelopes):
-    """The locks of pipeline events: each pipeline's, alone."""
-    return {pipeline_lock_key(envelope["data"]["pipeline_id"]): False for envelope in envelopes}
+    """The locks of pipeline events: each pipeline's, alone (and DEALS_LOCK shared: a new
+    stage order counts the pipeline's deals again)."""
+    locks = {pipeline_lock_key(envelope["data"]["pipeline_id"]): False for envelope in envelopes}
+    locks[DEALS_LOCK] = True
+    return locks
 
 
 def pipeline_lock_key(pipeline_id):
@@ -112,6 +119,12 @@ def _order(session, pipeline_id):
 
 def apply_deal_moves(session, envelopes):
     """Deal events: keep each as a move (once) and count its deal again."""
+    recount_deals(session, store_deal_moves(session, envelopes))
+
+
+def store_deal_moves(session, envelopes):
+    """Deal events: keep each as a move (once), their deals not counted again; answers the
+    ids of their deals."""
     moves = {}
     for envelope in envelopes:
         data = envelope["data"]
@@ -136,7 +149,7 @@ def apply_deal_moves(session, envelopes):
             },
         )
     insert_new(session, DealMove, ("deal_id", "sequence"), [moves[key] for key in sorted(moves)])
-    recount_deals(session, {deal_id for deal_id, _ in moves})
+    return {deal_id for deal_id, _ in moves}
 
 
 def _entered(envelope):

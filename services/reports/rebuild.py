@@ -11,7 +11,12 @@ instance takes over once the claim's heartbeat is older than LEASE.
 Live events keep arriving meanwhile and go through the inbox as always: the
 views do not depend on the order events arrive in, and an event applied
 live is skipped by the replay (and the other way round) by its event_id.
-So the replay ends with the views the live stream would have built, and the
+One step is left to the end: the replay stores each deal event's move but
+does not count its deal in the funnel; once every log is replayed, every deal
+is counted at once from its moves (deal_counts.count_every_deal, in SQL on
+PostgreSQL), the deals' live events waiting meanwhile. Live events that
+counted their deals during the replay are counted again with the rest. So
+the replay ends with the views the live stream would have built, and the
 segments are recomputed from them. While it runs, answers carry
 `rebuilding: true`: their numbers are still growing back.
 

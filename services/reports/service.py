@@ -23,6 +23,7 @@ from crm_common.rpc import rpc
 from crm_common.service import EventConsumer, EventProducer, ServiceBase
 from services.reports import (
     catchup,
+    deal_counts,
     funnel_snapshots,
     funnel_view,
     lag,
@@ -83,15 +84,26 @@ apply_ticket = moving(ticket_view.SERVICE_VIEW, ticket_view.apply_ticket_events)
 apply_satisfaction = moving(ticket_view.SATISFACTION_VIEW, ticket_view.apply_satisfactions_recorded)
 
 
-def apply_deals(session, envelopes):
-    """Deal events move the sales totals and the funnel (their locks: deal_locks)."""
-    views.apply_deal_events(session, envelopes)
-    funnel_view.apply_deal_moves(session, envelopes)
-    funnel_snapshots.forget_moves(session, envelopes)
-    touch_batch(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelopes)
+def deal_effect(keep_moves):
+    """Deal events move the sales totals and the funnel; `keep_moves(session, envelopes)`
+    stores their moves (and counts their deals, or leaves that to a rebuild's end). Their
+    locks: funnel_view.deal_locks."""
+
+    def apply_all(session, envelopes):
+        views.apply_deal_events(session, envelopes)
+        keep_moves(session, envelopes)
+        funnel_snapshots.forget_moves(session, envelopes)
+        touch_batch(session, (funnel_view.FUNNEL_VIEW, views.SALES_VIEW), envelopes)
+
+    return apply_all
 
 
+apply_deals = deal_effect(funnel_view.apply_deal_moves)
 apply_deal = batched(apply_deals, locks=funnel_view.deal_locks)
+# Deal events of a rebuild's page: their deals are counted once, all together, at the
+# rebuild's end (deal_counts.count_every_deal).
+replay_deals = deal_effect(funnel_view.store_deal_moves)
+replay_deal = batched(replay_deals, locks=funnel_view.deal_locks)
 
 
 def apply_pipelines(session, envelopes):
@@ -137,6 +149,8 @@ APPLIERS = {
     ("interactions", "ticket_sla_breached"): (apply_ticket, TicketSlaBreachedData),
     ("interactions", "satisfaction_recorded"): (apply_satisfaction, SatisfactionRecordedData),
 }
+# What a rebuild's replay does instead with some events (the others apply as live).
+REPLAYERS = {key: replay_deal for key, (effect, _) in APPLIERS.items() if effect is apply_deal}
 # One instance of each data schema, loading every event of its kind: a new instance
 # costs several times the load itself (its nested schemas are made on first use).
 DATA_SCHEMAS = {key: schema() for key, (_, schema) in APPLIERS.items()}
@@ -164,6 +178,12 @@ def applier_of(producer, body):
         return None, None
     key = (producer, event_type)
     return (APPLIERS[key][0], DATA_SCHEMAS[key]) if key in APPLIERS else None
+
+
+def replayer_of(producer, envelope):
+    """What a rebuild's replay does with the event `envelope` of `producer`."""
+    key = (producer, envelope["event_type"])
+    return REPLAYERS.get(key) or APPLIERS[key][0]
 
 
 def loaded_events(producer, bodies):
@@ -554,6 +574,7 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
             return
         for producer in REPLAY_ORDER:
             self.replay_log(rebuild_id, producer)
+        self.count_deals()
         self.recompute_segments()
         with self.inbox.database.session() as session:
             rebuild.finish(session, rebuild_id)
@@ -575,6 +596,19 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
                 following.kill()
                 raise
             page, loaded = following.wait()
+
+    def count_deals(self):
+        """Count every deal's funnel again from its moves: a rebuild's replay stores them
+        uncounted."""
+        while True:
+            try:
+                with self.inbox.database.session() as session:
+                    deal_counts.count_every_deal(session)
+                    session.commit()
+                return
+            except RETRYABLE as exc:
+                log.warning("rebuild's deal counts not made yet, again: %s", exc)
+                eventlet.sleep(RETRY_PAUSE_SECONDS)
 
     def read_page(self, producer, cursor):
         """The page of the producer's log after `cursor`, and its events loaded
@@ -603,7 +637,7 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
                         session,
                         AppliedEvent,
                         envelopes,
-                        lambda envelope: APPLIERS[(producer, envelope["event_type"])][0],
+                        partial(replayer_of, producer),
                     )
                     rebuild.record_page(session, rebuild_id, producer, page, len(applied))
                     session.commit()

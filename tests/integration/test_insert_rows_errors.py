@@ -1,6 +1,7 @@
-"""Rows inserted past SQLAlchemy (psycopg2's execute_values) fail as SQLAlchemy's errors, which
-the inbox, the dead letters and a rebuild page retry: a rebuild page whose events a live
-consumer applied meanwhile is applied again instead of stopping the rebuild."""
+"""Rows inserted past SQLAlchemy (one JSON parameter, or psycopg2's execute_values) fail as
+SQLAlchemy's errors, which the inbox, the dead letters and a rebuild page retry: a rebuild
+page whose events a live consumer applied meanwhile is applied again instead of stopping
+the rebuild."""
 
 import pytest
 from sqlalchemy.exc import IntegrityError
