@@ -9,10 +9,12 @@ migrations, never from `create_all` at runtime.
 import contextlib
 import logging
 import zlib
-from datetime import UTC
+from datetime import UTC, date, datetime
+from operator import itemgetter
 
 import psycopg2
 from nameko.extensions import DependencyProvider
+from psycopg2.extensions import encodings
 from psycopg2.extras import execute_values
 from sqlalchemy import DateTime, MetaData, TypeDecorator, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -261,8 +263,9 @@ def insert_rows(session, statement, rows, returning=None):
 
     The driver's executemany of an upsert makes a round trip per row, and
     SQLAlchemy building a statement of a thousand rows costs more than running
-    it; on PostgreSQL the rows go to psycopg2's execute_values as they are
-    (aware datetimes, strings, numbers: nothing the columns' types convert).
+    it; on PostgreSQL the rows' values go into the statement's text as literals, as
+    psycopg2's execute_values puts them (aware datetimes, strings, numbers: nothing
+    the columns' types convert), written here for the common types.
     """
     if not rows:
         return []
@@ -290,15 +293,19 @@ def insert_rows(session, statement, rows, returning=None):
         )
     if returning is not None:
         sql += f" RETURNING {returning}"
+    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     cursor = session.connection().connection.dbapi_connection.cursor()
     try:
-        found = execute_values(
-            cursor,
-            sql,
-            [tuple(row[column] for column in columns) for row in rows],
-            page_size=ROWS_PER_INSERT,
-            fetch=returning is not None,
-        )
+        if cursor.connection.get_parameter_status("standard_conforming_strings") == "on":
+            found = _execute_literal_values(cursor, sql, list(map(values, rows)), returning)
+        else:
+            found = execute_values(
+                cursor,
+                sql,
+                list(map(values, rows)),
+                page_size=ROWS_PER_INSERT,
+                fetch=returning is not None,
+            )
     except psycopg2.Error as exc:
         # Past SQLAlchemy, the driver's error is raised bare: wrapped as SQLAlchemy wraps
         # it (IntegrityError for a duplicate key), for the retries that catch those. A
@@ -307,6 +314,49 @@ def insert_rows(session, statement, rows, returning=None):
     finally:
         cursor.close()
     return [row[0] for row in found] if returning is not None else []
+
+
+def _text_literal(value):
+    if "\x00" in value:
+        # What psycopg2 raises for it: PostgreSQL keeps no NUL in text.
+        raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+    return "'" + value.replace("'", "''") + "'"
+
+
+# SQL literals of the values the views write, as psycopg2 writes them (a negative number
+# after a space, so that a minus never meets another into a comment); a string is quoted
+# for standard_conforming_strings, the only setting they are used with. A value of
+# another type (float, Decimal, ...) has its row written by psycopg2 itself.
+_LITERALS = {
+    str: _text_literal,
+    int: lambda value: str(value) if value >= 0 else f" {value}",
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "NULL",
+    datetime: lambda value: f"'{value.isoformat()}'::timestamp{'tz' if value.tzinfo else ''}",
+    date: lambda value: f"'{value.isoformat()}'::date",
+}
+
+
+def _execute_literal_values(cursor, sql, rows, returning):
+    """psycopg2's execute_values of `rows` (tuples) into `sql` (its "VALUES %s"), the
+    literals written here: the driver's formatting of a row (mogrify) took about 25 µs,
+    most of a group commit's own time, where this takes a fifth of it."""
+    pre, post = (part.replace("%%", "%") for part in sql.split("%s", 1))
+    literal = _LITERALS.__getitem__
+    encoding = encodings[cursor.connection.encoding]
+    found = []
+    for first in range(0, len(rows), ROWS_PER_INSERT):
+        parts = []
+        for row in rows[first : first + ROWS_PER_INSERT]:
+            try:
+                parts.append("(" + ",".join([literal(type(value))(value) for value in row]) + ")")
+            except KeyError:  # a type not above
+                template = "(" + ",".join(["%s"] * len(row)) + ")"
+                parts.append(cursor.mogrify(template, row).decode(encoding))
+        cursor.execute(pre + ",".join(parts) + post)
+        if returning is not None:
+            found += cursor.fetchall()
+    return found
 
 
 def insert_new(session, model, key_columns, rows, returning=None):
