@@ -293,11 +293,14 @@ class Inbox(DependencyProvider):
             envelope = self._load(body, data_schema, consumer)
             if envelope is None:
                 continue
-            done = None
-            if self.batch_size > 1:
-                done = eventlet.event.Event()
-                self.waiting.put((envelope, effect, done))
+            done = eventlet.event.Event() if self.batch_size > 1 else None
             started.append((place, body, envelope, effect, done))
+        # All at once, once all are loaded: put one by one between the turns above, the
+        # first few woke the commit thread at the first turn and went in a group commit of
+        # their own, the rest waiting for it.
+        for _, _, envelope, effect, done in started:
+            if done is not None:
+                self.waiting.put((envelope, effect, done))
         for place, body, envelope, effect, done in started:
             applied = done.wait() if done is not None else None
             if applied is None:  # not batched, or its batch failed: alone
