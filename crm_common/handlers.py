@@ -24,6 +24,7 @@ from functools import partial
 
 from nameko import events
 from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import QueueConsumer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,19 @@ class EventHandler(events.EventHandler):
 event_handler = EventHandler.decorator
 
 
+class BatchQueueConsumer(QueueConsumer):
+    """The queue consumer of batch handlers: it gives each message to its handler in its
+    own green thread, where Nameko's spawns a green thread for each (a handler that only
+    puts the message in a list needs none). That spawn was the largest cost per message
+    while a backlog drains, on the one OS thread the group commit also needs.
+
+    A shared extension of its own, so the batch handlers of a service consume on a
+    connection of their own; the other consumers (RPC, plain handlers) keep Nameko's."""
+
+    def handle_message(self, provider, body, message):
+        provider.handle_message(body, message)
+
+
 class BatchEventHandler(EventHandler):
     """An `@event_handler` whose method takes the messages waiting in its queue together:
     `method(self, bodies)`, a list of at most `batch_size` event bodies, oldest first.
@@ -71,6 +85,8 @@ class BatchEventHandler(EventHandler):
     is killed, is never acknowledged: the broker gives it back, and the inbox
     applies it once.
     """
+
+    queue_consumer = BatchQueueConsumer()
 
     def __init__(self, source_service, event_type, batch_size=None, concurrency=2, **kwargs):
         super().__init__(source_service, event_type, **kwargs)
@@ -96,9 +112,9 @@ class BatchEventHandler(EventHandler):
         self._start_soon()
 
     def _start_soon(self):
-        # Not at once: the messages the queue consumer received with this one are
-        # each on their way here in a greenthread of their own, spawned before this
-        # one; the workers start after them, with all of them.
+        # Not at once: the messages the queue consumer received with this one come next,
+        # before its green thread lets the others run; the workers start after them, with
+        # all of them.
         if not self.starting and self.running < self.concurrency and not self.stopping:
             self.starting = True
             self.container.spawn_managed_thread(self._start_workers, identifier=self.method_name)
