@@ -61,6 +61,14 @@ class BatchQueueConsumer(QueueConsumer):
     A shared extension of its own, so the batch handlers of a service consume on a
     connection of their own; the other consumers (RPC, plain handlers) keep Nameko's."""
 
+    @property
+    def prefetch_count(self):
+        """Twice the service's max_workers, what a queue's workers take at once: the broker
+        sends the next batches while these are committed. With only that many, a queue
+        draining alone waited for its batches' acknowledgements, then for the broker's
+        next messages, with the group commit idle meanwhile."""
+        return 2 * self.container.max_workers
+
     def handle_message(self, provider, body, message):
         provider.handle_message(body, message)
 
@@ -73,9 +81,9 @@ class BatchEventHandler(EventHandler):
     (injecting every dependency, a greenthread, its teardown): a do-nothing
     handler drains a backlog at about half the rate of a plain AMQP consumer
     (bench/bare_events.py). Here the messages the broker delivers (up to the
-    queue consumer's prefetch, the service's max_workers) wait in a list; at
-    most `concurrency` workers of the handler run at once, each on what waited
-    when it started. So a quiet queue hands over each message at once, and a
+    queue consumer's prefetch, twice the service's max_workers) wait in a list;
+    at most `concurrency` workers of the handler run at once, each on what
+    waited when it started. So a quiet queue hands over each message at once, and a
     backlog is taken in batches as large as the broker delivers meanwhile.
 
     Each message is settled only once its worker is done: all acknowledged if the
@@ -95,8 +103,8 @@ class BatchEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
-        # By default each worker takes its share of what the broker may have delivered
-        # (the queue consumer's prefetch is the container's max_workers).
+        # By default each worker takes its share of the container's max_workers (half of
+        # what the broker may have delivered: the rest waits for the next workers).
         self.batch_size = self.batch_size or max(1, self.container.max_workers // self.concurrency)
         self.waiting = []  # (body, message), in delivery order
         self.running = 0

@@ -177,3 +177,16 @@ def test_the_batch_queue_consumer_hands_messages_over_without_a_green_thread_for
 def test_batch_handlers_consume_through_the_batch_queue_consumer():
     assert isinstance(BatchEventHandler.queue_consumer, BatchQueueConsumer)
     assert not isinstance(EventHandler.queue_consumer, BatchQueueConsumer)
+
+
+def test_the_broker_sends_a_queue_the_next_batches_while_its_workers_commit_theirs():
+    consumer = BatchQueueConsumer()
+    consumer.container = Container()
+    consumer.container.max_workers = 500
+    found = handler(batch_size=None, concurrency=2)
+    found.container.service_name, found.container.config = "reports", {}
+    found.container.max_workers = 500
+    found.queue_consumer.register_provider = lambda provider: None
+    found.setup()
+    # Two workers of 250 each, and as many again on their way meanwhile.
+    assert consumer.prefetch_count == 2 * found.concurrency * found.batch_size == 1000
