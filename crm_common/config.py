@@ -28,8 +28,8 @@ DEFAULTS = {
     "CRM_MAX_WORKERS": "10",
     # The gateway holds a worker per request in flight, most of them waiting on a service.
     "CRM_GATEWAY_MAX_WORKERS": "100",
-    # Also the broker's prefetch of each reports queue: the messages its handlers take
-    # in batches (crm_common.handlers.BatchEventHandler).
+    # Also the messages each reports queue's handlers take at once, in batches, and half of
+    # the broker's prefetch of each queue (crm_common.handlers.BatchEventHandler).
     "CRM_REPORTS_MAX_WORKERS": "500",
     # Identical report reads within this many seconds share one call (gateway/sharing.py).
     "CRM_GATEWAY_SHARE_SECONDS": "0.1",

@@ -12,6 +12,7 @@ it back to the queue.
 
 import logging
 import time
+from collections import Counter
 from datetime import datetime
 from functools import partial
 
@@ -296,19 +297,27 @@ class Inbox(DependencyProvider):
             envelope = self._load(body, data_schema, consumer)
             if envelope is None:
                 continue
-            done = None
-            if self.batch_size > 1:
-                done = eventlet.event.Event()
-                self.waiting.put((envelope, effect, done))
+            done = eventlet.event.Event() if self.batch_size > 1 else None
             started.append((place, body, envelope, effect, done))
+        # All at once, once all are loaded: put one by one between the turns above, the
+        # first few woke the commit thread at the first turn and went in a group commit of
+        # their own, the rest waiting for it.
+        for _, _, envelope, effect, done in started:
+            if done is not None:
+                self.waiting.put((envelope, effect, done))
+        counts = Counter()
         for place, body, envelope, effect, done in started:
             applied = done.wait() if done is not None else None
             if applied is None:  # not batched, or its batch failed: alone
                 applied = self._apply_alone(body, envelope, effect, consumer)
             if applied is not None:
-                outcomes[place] = self._applied(
-                    self.service, envelope["event_type"], applied, ids_of(envelope)
-                )
+                outcomes[place] = applied
+                counts[envelope["event_type"], applied] += 1
+                self._log_applied(envelope, applied)
+        # Counted once per kind for the call, not per event (a few µs each, a backlog's
+        # every event).
+        for (event_type, applied), count in counts.items():
+            metrics.EVENTS_CONSUMED.labels(self.service, event_type, _outcome(applied)).inc(count)
         return outcomes
 
     def _load(self, body, data_schema, consumer):
@@ -385,10 +394,24 @@ class Inbox(DependencyProvider):
     @staticmethod
     def _applied(service, event_type, applied, ids):
         """The one line and count of an event taken in, applied or a repeat."""
-        outcome = "applied" if applied else "repeated"
-        metrics.EVENTS_CONSUMED.labels(service, event_type, outcome).inc()
+        metrics.EVENTS_CONSUMED.labels(service, event_type, _outcome(applied)).inc()
         log.info("%s %s", "applied" if applied else "skipped repeated", event_type, extra=ids)
         return applied
+
+    @staticmethod
+    def _log_applied(envelope, applied):
+        """The one line of an event taken in (its count is the caller's)."""
+        if log.isEnabledFor(logging.INFO):  # its ids are not made for nothing
+            log.info(
+                "%s %s",
+                "applied" if applied else "skipped repeated",
+                envelope["event_type"],
+                extra=ids_of(envelope),
+            )
+
+
+def _outcome(applied):
+    return "applied" if applied else "repeated"
 
 
 def ids_of(envelope):

@@ -11,9 +11,10 @@ answers (`as_of`) are computed from the moves themselves.
 
 from collections import defaultdict
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 
-from crm_common.db import insert_new, insert_rows, plain_insert
+from crm_common.db import insert_new, insert_rows, is_postgres
 from crm_common.errors import NotFound
 from services.reports import funnel, sales
 from services.reports.models import (
@@ -183,15 +184,21 @@ def _recount(session, deal_ids):
     if not moves:
         return
     counted = sorted(moves)
-    deltas = defaultdict(lambda: dict.fromkeys(funnel.COUNTS, 0))
-    for row in session.execute(
-        select(DealStageCounts.__table__).where(DealStageCounts.deal_id.in_(counted))
-    ):
-        for name in funnel.COUNTS:
-            deltas[(row.pipeline_id, row.stage_id, row.owner, row.cohort_day)][name] -= getattr(
-                row, name
+    # {(deal_id, stage_id): (pipeline_id, owner, cohort_day, *counts)}, as stored and as now.
+    before = {
+        (deal_id, stage_id): tuple(values)
+        for deal_id, stage_id, *values in session.execute(
+            select(*STAGE_COUNTS_KEY, *STAGE_COUNTS_VALUES).where(
+                DealStageCounts.deal_id.in_(counted)
             )
-    pipelines, rows = {}, []
+        )
+    }
+    deltas = defaultdict(lambda: dict.fromkeys(funnel.COUNTS, 0))
+    for (_, stage_id), (pipeline_id, owner, cohort, *counts) in before.items():
+        delta = deltas[(pipeline_id, stage_id, owner, cohort)]
+        for name, value in zip(funnel.COUNTS, counts, strict=True):
+            delta[name] -= value
+    pipelines, after = {}, {}
     for deal_id in counted:
         last = moves[deal_id][-1]
         if last.pipeline_id not in pipelines:
@@ -200,18 +207,10 @@ def _recount(session, deal_ids):
         owner, cohort = last.owner or NO_OWNER, last.created_at.date().isoformat()
         for stage_id, stage_counts in counts.items():
             values = stage_counts.as_dict()
+            delta = deltas[(last.pipeline_id, stage_id, owner, cohort)]
             for name, value in values.items():
-                deltas[(last.pipeline_id, stage_id, owner, cohort)][name] += value
-            rows.append(
-                {
-                    "deal_id": deal_id,
-                    "stage_id": stage_id,
-                    "pipeline_id": last.pipeline_id,
-                    "owner": owner,
-                    "cohort_day": cohort,
-                    **values,
-                }
-            )
+                delta[name] += value
+            after[(deal_id, stage_id)] = (last.pipeline_id, owner, cohort, *values.values())
     add_many(
         session,
         FunnelTotals,
@@ -219,8 +218,47 @@ def _recount(session, deal_ids):
         {key: delta for key, delta in deltas.items() if any(delta.values())},
     )
     add_many(session, FunnelOwnerTotals, OWNER_KEY, over_days(deltas))
-    session.execute(delete(DealStageCounts).where(DealStageCounts.deal_id.in_(counted)))
-    insert_rows(session, plain_insert(DealStageCounts), rows)
+    # Only the rows that changed: a deal's new event moves one or two of its stages, and
+    # rewriting all of them was the largest share of a backlog's writes.
+    gone = sorted(key for key in before if key not in after)
+    if gone:
+        session.execute(
+            delete(DealStageCounts).where(
+                tuple_(DealStageCounts.deal_id, DealStageCounts.stage_id).in_(gone)
+            )
+        )
+    insert_rows(
+        session,
+        _stage_counts_upsert(session),
+        [
+            {
+                "deal_id": deal_id,
+                "stage_id": stage_id,
+                **dict(zip(STAGE_COUNTS_COLUMNS, values, strict=True)),
+            }
+            for (deal_id, stage_id), values in sorted(after.items())
+            if before.get((deal_id, stage_id)) != values
+        ],
+    )
+
+
+STAGE_COUNTS_COLUMNS = ("pipeline_id", "owner", "cohort_day", *funnel.COUNTS)
+STAGE_COUNTS_KEY = (DealStageCounts.deal_id, DealStageCounts.stage_id)
+STAGE_COUNTS_VALUES = tuple(DealStageCounts.__table__.c[name] for name in STAGE_COUNTS_COLUMNS)
+_STAGE_COUNTS_UPSERTS = {}
+
+
+def _stage_counts_upsert(session):
+    """The upsert of a deal's counts in a stage: the row replaced by what it counts now."""
+    postgres = is_postgres(session.get_bind())
+    statement = _STAGE_COUNTS_UPSERTS.get(postgres)
+    if statement is None:
+        insert = (postgresql.insert if postgres else sqlite.insert)(DealStageCounts.__table__)
+        statement = _STAGE_COUNTS_UPSERTS[postgres] = insert.on_conflict_do_update(
+            index_elements=["deal_id", "stage_id"],
+            set_={name: insert.excluded[name] for name in STAGE_COUNTS_COLUMNS},
+        )
+    return statement
 
 
 def over_days(deltas):

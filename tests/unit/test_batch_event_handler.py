@@ -4,7 +4,7 @@ each is settled with the broker only once that worker is done."""
 import eventlet
 from nameko.exceptions import ContainerBeingKilled
 
-from crm_common.handlers import BatchEventHandler
+from crm_common.handlers import BatchEventHandler, BatchQueueConsumer, EventHandler
 
 
 class Broker:
@@ -63,8 +63,9 @@ def handler(batch_size=100, concurrency=2):
 
 
 def deliver(found, numbers):
-    """Messages the queue consumer received at once: each reaches the handler in a
-    greenthread of its own, as nameko's QueueConsumer hands them over."""
+    """Messages the queue consumer received at once, each reaching the handler in a
+    greenthread of its own, as Nameko's QueueConsumer would hand them over (the
+    BatchQueueConsumer hands them over in its own, test below)."""
     messages = [Message(number) for number in numbers]
     for message in messages:
         eventlet.spawn(found.handle_message, {"n": message.number}, message)
@@ -153,3 +154,39 @@ def test_a_batch_worker_carries_only_the_context_its_messages_share():
     eventlet.sleep(0)
     assert [bodies(found, place) for place in (0, 1)] == [[0, 1, 2], [3]]
     assert found.container.contexts == [{"tenant": "acme"}, {"request_id": "r-3"}]
+
+
+def test_the_batch_queue_consumer_hands_messages_over_without_a_green_thread_for_each():
+    found = handler(batch_size=100)
+    spawned = []
+    spawn = found.container.spawn_managed_thread
+    found.container.spawn_managed_thread = lambda fn, identifier=None: (
+        spawned.append(identifier) or spawn(fn, identifier)
+    )
+    consumer = BatchQueueConsumer()
+    messages = [Message(number) for number in range(30)]
+    for message in messages:  # as kombu calls back for messages read together
+        consumer.handle_message(found, {"n": message.number}, message)
+    assert spawned == ["apply_deal_created"]  # one start of workers, for them all
+    eventlet.sleep(0)
+    assert bodies(found, 0) == list(range(30))
+    found.container.finish(0)
+    assert found.queue_consumer.acked == messages
+
+
+def test_batch_handlers_consume_through_the_batch_queue_consumer():
+    assert isinstance(BatchEventHandler.queue_consumer, BatchQueueConsumer)
+    assert not isinstance(EventHandler.queue_consumer, BatchQueueConsumer)
+
+
+def test_the_broker_sends_a_queue_the_next_batches_while_its_workers_commit_theirs():
+    consumer = BatchQueueConsumer()
+    consumer.container = Container()
+    consumer.container.max_workers = 500
+    found = handler(batch_size=None, concurrency=2)
+    found.container.service_name, found.container.config = "reports", {}
+    found.container.max_workers = 500
+    found.queue_consumer.register_provider = lambda provider: None
+    found.setup()
+    # Two workers of 250 each, and as many again on their way meanwhile.
+    assert consumer.prefetch_count == 2 * found.concurrency * found.batch_size == 1000

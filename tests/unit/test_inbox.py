@@ -252,22 +252,49 @@ def test_the_inbox_is_behind_while_events_are_left_waiting_for_the_group_commit(
         committer.kill()
 
 
-def test_a_large_batch_lets_other_green_threads_run_while_it_loads(inbox):
+def test_a_large_batch_lets_other_green_threads_run_while_it_loads(inbox, monkeypatch):
     inbox.batch_size, inbox.waiting = 100, eventlet.queue.LightQueue()
     schema = CustomerCreatedData()
     items = [(customer_created(f"c-{n}"), apply_customer, schema) for n in range(35)]
-    seen = []
+    loaded, seen = [], []
+    load = inbox._load
+    monkeypatch.setattr(inbox, "_load", lambda *args: loaded.append(1) or load(*args))
 
-    def report_read():  # what a read arriving meanwhile would see of the batch's loading
+    def report_read():  # how far the batch's loading was when a read got its turn
         while len(seen) < 3:
-            seen.append(inbox.waiting.qsize())
+            seen.append(len(loaded))
             eventlet.sleep(0)
 
     reader = eventlet.spawn(report_read)
     handler = eventlet.spawn(inbox.apply_all, items)
     reader.wait()
     handler.kill()
-    assert any(0 < queued < len(items) for queued in seen)
+    assert any(0 < count < len(items) for count in seen)
+
+
+def test_a_handler_call_goes_whole_into_a_group_commit_that_waited_for_events(
+    inbox, database, monkeypatch
+):
+    inbox.batch_size, inbox.waiting = 100, eventlet.queue.LightQueue()
+    schema = CustomerCreatedData()
+    items = [(customer_created(f"c-{n}"), apply_customer, schema) for n in range(35)]
+    commits = []
+    monkeypatch.setattr(
+        inbox_module,
+        "apply_many",
+        lambda session, model, envelopes, effect_of: (
+            commits.append(len(envelopes)) or apply_many(session, model, envelopes, effect_of)
+        ),
+    )
+    committer = eventlet.spawn(inbox._commit_batches)
+    eventlet.sleep(0)  # the commit thread waits for events
+    try:
+        assert inbox.apply_all(items) == [True] * len(items)
+    finally:
+        committer.kill()
+    # Not its first few events alone (woken at the loading's first turn), the rest after.
+    assert commits == [len(items)]
+    assert count(database, CustomerFact) == len(items)
 
 
 def test_a_batch_racing_another_consumer_on_an_event_waits_for_it_and_skips_it(make_db_url):
