@@ -19,7 +19,7 @@ class FakeGateway:
         self.activity = activity  # [(at, kind, id)]
         self.deals = deals  # [(at, id)]
 
-    def rpc(self, service, method, *args):
+    def rpc(self, service, method, *args, confirm=True):
         if method == "timeline":
             _, limit, cursor = args
             mark = cursors.decode_mark(cursor) if cursor else None
