@@ -2,9 +2,10 @@
 
 An answer is stored under a key made of the report, its query and the
 watermark of the view it reads (the number of events applied to it). Every
-event that changes the view moves the watermark, so the next read asks for a
-key nobody stored yet: invalidation is the event itself, the old answers
-expire on their own (CRM_REPORTS_CACHE_SECONDS).
+event that changes the view moves the watermark (and so does a rebuild's final
+count of the deals, deal_counts.py), so the next read asks for a key nobody
+stored yet: invalidation is the event itself, the old answers expire on their
+own (CRM_REPORTS_CACHE_SECONDS).
 
 Since a key names what its answer was made from, an answer is as good in this
 process's memory as in Redis: each instance keeps the answers it computed or

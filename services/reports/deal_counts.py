@@ -14,13 +14,23 @@ Live deal and pipeline events take DEALS_LOCK shared (funnel_view.deal_locks,
 pipeline_locks) before they read anything; the count takes it alone, so no
 event counts its deal against rows the count is replacing, and none waits for
 another's rows while the count waits for it.
+
+The count changes the funnel's answers with no event of its own, so it moves the
+funnel view's watermark itself: answers cached during the replay are keyed by it
+(services/reports/cache.py).
 """
 
-from sqlalchemy import delete, distinct, select, text
+from sqlalchemy import delete, distinct, select, text, update
 
 from crm_common.db import is_postgres, lock_for
-from services.reports.funnel_view import DEALS_LOCK, recount_deals
-from services.reports.models import DealMove, DealStageCounts, FunnelOwnerTotals, FunnelTotals
+from services.reports.funnel_view import DEALS_LOCK, FUNNEL_VIEW, recount_deals
+from services.reports.models import (
+    DealMove,
+    DealStageCounts,
+    FunnelOwnerTotals,
+    FunnelTotals,
+    ViewState,
+)
 
 COUNT_COLUMNS = "entered, converted, lost_here, dwell_seconds, dwell_count, current"
 
@@ -95,11 +105,25 @@ FROM deal_stage_counts GROUP BY {{key}}
 
 def count_every_deal(session):
     """Make every deal's funnel counts and the funnel's totals again from the stored moves,
-    in the session's transaction (taking DEALS_LOCK alone first)."""
+    in the session's transaction (taking DEALS_LOCK alone first), and move the funnel
+    view's watermark."""
     lock_for(session, DEALS_LOCK)
-    if not is_postgres(session.get_bind()):
+    if is_postgres(session.get_bind()):
+        _count_in_sql(session)
+    else:
         recount_deals(session, session.scalars(select(distinct(DealMove.deal_id))).all())
-        return
+    # The funnel's answers changed with no event to move the watermark its cached answers
+    # are keyed by (services/reports/cache.py): the uncounted funnel read while the replay
+    # ran would be served again, as the rebuilt one. Every writer of that row holds
+    # DEALS_LOCK shared, so this waits for none.
+    session.execute(
+        update(ViewState)
+        .where(ViewState.view == FUNNEL_VIEW)
+        .values(events_applied=ViewState.events_applied + 1)
+    )
+
+
+def _count_in_sql(session):
     for model in (DealStageCounts, FunnelTotals, FunnelOwnerTotals):
         session.execute(delete(model))
     session.execute(text(_COUNT_SQL))

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
 
 from crm_common.envelope import make_envelope
 from crm_common.inbox import apply_many
@@ -23,6 +24,7 @@ from services.reports.models import (
     FunnelTotals,
     SalesForecast,
     SalesPerformance,
+    ViewState,
 )
 from services.reports.service import APPLIERS, replayer_of
 from tests.support import report_events
@@ -110,11 +112,18 @@ def pipeline_event(order):
     )
 
 
-def counted(session):
+def counted(session, recounted=False):
     """The compared tables' rows; owner totals that count nothing left out, as contents()
-    leaves out other totals (the live path keeps rows whose deltas came back to zero)."""
+    leaves out other totals (the live path keeps rows whose deltas came back to zero). A
+    funnel `recounted` by count_every_deal has its watermark moved on by one (the key of
+    its cached answers), which is taken back here."""
     tables = contents(session, COMPARED)
     tables["funnel_owner_totals"] = [row for row in tables["funnel_owner_totals"] if any(row[3:])]
+    if recounted:
+        tables["view_state"] = [
+            (view, as_of, applied - 1 if view == funnel_view.FUNNEL_VIEW else applied)
+            for view, as_of, applied in tables["view_state"]
+        ]
     return tables
 
 
@@ -137,6 +146,7 @@ def test_deals_counted_at_the_end_in_sql_give_the_views_of_the_live_path(
     with one, other:
         for session in (one, other):
             rebuild.empty_views(session)
+            session.execute(delete(ViewState))  # their watermarks start again too
             session.commit()
         for envelope in ordered:
             apply_many(one, AppliedEvent, [envelope], live)
@@ -162,7 +172,7 @@ def test_deals_counted_at_the_end_in_sql_give_the_views_of_the_live_path(
             start += size
         deal_counts.count_every_deal(other)
         other.commit()
-        assert counted(other) == counted(one)
+        assert counted(other, recounted=True) == counted(one)
         if not pipeline:
             return  # no pipeline to answer for: the tables above are the whole view
         for owner in (None, "kim", ""):
