@@ -24,6 +24,7 @@ from functools import partial
 
 from nameko import events
 from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import ProviderCollector
 from nameko.messaging import QueueConsumer
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,17 @@ class BatchQueueConsumer(QueueConsumer):
 
     def handle_message(self, provider, body, message):
         provider.handle_message(body, message)
+
+    def unregister_provider(self, provider):
+        """As Nameko's, except while the consumer is still starting. Nameko then signals
+        "the last provider is gone" for each provider, and the second signal raises: the
+        container's stop failed and the process hung. The batch handlers share this
+        consumer apart from the RPC one, so a stop soon after the service first answered
+        (its RPC consumer ready, this one still declaring its queues) met it."""
+        if self._consumers_ready.ready():
+            super().unregister_provider(provider)
+        else:  # no consumer to cancel yet: gone once the last provider is
+            ProviderCollector.unregister_provider(self, provider)
 
 
 class BatchEventHandler(EventHandler):
