@@ -360,13 +360,16 @@ class ReportsService(ServiceBase, EventProducer, EventConsumer):
             if not self.catch_up_schedule.due(producer):
                 continue
             proxy = getattr(self, producer)
-            run = catchup.follow_log(
-                producer,
-                fetch=lambda cursor, proxy=proxy: proxy.events_since(cursor, catchup.PAGE_SIZE),
-                apply=lambda body, producer=producer: self.apply(producer, body),
-                session_factory=self.inbox.database.session,
-            )
-            self.catch_up_schedule.ran(producer, run.finished)
+            finished = False
+            try:
+                finished = catchup.follow_log(
+                    producer,
+                    fetch=lambda cursor, proxy=proxy: proxy.events_since(cursor, catchup.PAGE_SIZE),
+                    apply=lambda body, producer=producer: self.apply(producer, body),
+                    session_factory=self.inbox.database.session,
+                ).finished
+            finally:  # a run that raised (its database away, say) did not finish either
+                self.catch_up_schedule.ran(producer, finished)
 
     @event_batch_handler("interactions", "interaction_logged", requeue_on_error=True)
     def apply_interaction_logged(self, bodies):

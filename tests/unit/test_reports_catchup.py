@@ -1,6 +1,8 @@
 import pytest
+from nameko.testing.services import worker_factory
 
 from services.reports import catchup
+from services.reports.service import ReportsService
 from tests.support.fakes import database_for
 
 
@@ -84,3 +86,21 @@ def test_a_log_not_read_to_its_end_is_due_again_sooner_and_sooner_less(monkeypat
     assert schedule.next_run["pipeline"] - now[0] == 10
     schedule.ran("pipeline", finished=False)
     assert schedule.next_run["pipeline"] - now[0] == 1  # the backoff starts again
+
+
+def test_a_run_that_raises_is_asked_again_soon(monkeypatch):
+    """A log whose events could not be applied (the database away, say) was read no more
+    than one that did not answer: due again after a second, not after the interval."""
+    now = [100.0]
+    monkeypatch.setattr(catchup.time, "monotonic", lambda: now[0])
+
+    def failing(producer, **kwargs):
+        raise ConnectionError("the reports database is away")
+
+    monkeypatch.setattr(catchup, "follow_log", failing)
+    schedule = catchup.Schedule(30)
+    service = worker_factory(ReportsService, catch_up_schedule=schedule)
+    with pytest.raises(ConnectionError):
+        service.catch_up()
+    [producer] = schedule.next_run
+    assert schedule.next_run[producer] == 101.0
