@@ -350,7 +350,11 @@ class Inbox(DependencyProvider):
         envelope = load_envelope(body, data_schema)
         with self.database.session() as session:
             applied = apply_once(session, self.model, envelope, effect)
-        return self._applied(self.service, envelope["event_type"], applied, ids_of(envelope))
+        metrics.EVENTS_CONSUMED.labels(
+            self.service, envelope["event_type"], _outcome(applied)
+        ).inc()
+        self._log_applied(envelope, applied)
+        return applied
 
     def _dead_letter(self, body, exc, consumer, event_type=None):
         """Record the failure; with `event_type`, count it by what happens next
@@ -390,13 +394,6 @@ class Inbox(DependencyProvider):
             dead_letters.describe(exc),
             extra=where,
         )
-
-    @staticmethod
-    def _applied(service, event_type, applied, ids):
-        """The one line and count of an event taken in, applied or a repeat."""
-        metrics.EVENTS_CONSUMED.labels(service, event_type, _outcome(applied)).inc()
-        log.info("%s %s", "applied" if applied else "skipped repeated", event_type, extra=ids)
-        return applied
 
     @staticmethod
     def _log_applied(envelope, applied):
