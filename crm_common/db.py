@@ -249,6 +249,7 @@ def bulk_insert(session, table, columns, rows):
 
 
 _INSERT_NEW = {}
+_REPLACE = {}
 # Rows per multi-row INSERT: well within SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 ROWS_PER_INSERT = 1000
 
@@ -403,6 +404,24 @@ def insert_new(session, model, key_columns, rows, returning=None):
             index_elements=list(key_columns)
         )
     return insert_rows(session, statement, rows, returning)
+
+
+def replace_rows(session, model, key_columns, rows):
+    """Insert `rows` (dicts of the same columns' values) into `model`'s table in one
+    statement, each replacing the row under its key if there is one."""
+    if not rows:
+        return
+    postgres = is_postgres(session.get_bind())
+    columns = tuple(column for column in rows[0] if column not in key_columns)
+    cache_key = (model, postgres, tuple(key_columns), columns)
+    statement = _REPLACE.get(cache_key)
+    if statement is None:
+        insert = (postgresql.insert if postgres else sqlite.insert)(model.__table__)
+        statement = _REPLACE[cache_key] = insert.on_conflict_do_update(
+            index_elements=list(key_columns),
+            set_={column: insert.excluded[column] for column in columns},
+        )
+    insert_rows(session, statement, rows)
 
 
 def refresh_statistics(session):

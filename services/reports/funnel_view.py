@@ -12,9 +12,8 @@ answers (`as_of`) are computed from the moves themselves.
 from collections import defaultdict
 
 from sqlalchemy import delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
-from crm_common.db import insert_new, insert_rows, is_postgres
+from crm_common.db import insert_new, replace_rows
 from crm_common.errors import NotFound
 from services.reports import funnel, sales
 from services.reports.models import (
@@ -227,9 +226,10 @@ def _recount(session, deal_ids):
                 tuple_(DealStageCounts.deal_id, DealStageCounts.stage_id).in_(gone)
             )
         )
-    insert_rows(
+    replace_rows(
         session,
-        _stage_counts_upsert(session),
+        DealStageCounts,
+        ("deal_id", "stage_id"),
         [
             {
                 "deal_id": deal_id,
@@ -245,20 +245,6 @@ def _recount(session, deal_ids):
 STAGE_COUNTS_COLUMNS = ("pipeline_id", "owner", "cohort_day", *funnel.COUNTS)
 STAGE_COUNTS_KEY = (DealStageCounts.deal_id, DealStageCounts.stage_id)
 STAGE_COUNTS_VALUES = tuple(DealStageCounts.__table__.c[name] for name in STAGE_COUNTS_COLUMNS)
-_STAGE_COUNTS_UPSERTS = {}
-
-
-def _stage_counts_upsert(session):
-    """The upsert of a deal's counts in a stage: the row replaced by what it counts now."""
-    postgres = is_postgres(session.get_bind())
-    statement = _STAGE_COUNTS_UPSERTS.get(postgres)
-    if statement is None:
-        insert = (postgresql.insert if postgres else sqlite.insert)(DealStageCounts.__table__)
-        statement = _STAGE_COUNTS_UPSERTS[postgres] = insert.on_conflict_do_update(
-            index_elements=["deal_id", "stage_id"],
-            set_={name: insert.excluded[name] for name in STAGE_COUNTS_COLUMNS},
-        )
-    return statement
 
 
 def over_days(deltas):
