@@ -6,12 +6,13 @@ service module: the paths are strings, and a test checks that every
 `ServiceError` a service declares is listed here.
 
 A call waits for the broker to confirm its request, which tells at once that
-a service was never started (503 "not running"). The GETs of the API go
-without (`GatewayService.rpc(..., confirm=False)`, crm_common/asking.py),
-but the CSV export with its long timeout: the confirm is a broker round trip,
-about a third of a cached report read, and a read the broker loses or cannot
-route only costs its caller the wait for CRM_RPC_TIMEOUT and a 503, with
-nothing done behind its back.
+a service was never started (503 "not running"). The reads of customers,
+deals, interactions and reports go without (`GatewayService.rpc(...,
+confirm=False)`, crm_common/asking.py), but the CSV export with its long
+timeout (the admin's reads, dead letters and rebuild status, keep it): the
+confirm is a broker round trip, about a third of a cached report read, and a
+read the broker loses or cannot route only costs its caller the wait for
+CRM_RPC_TIMEOUT and a 503, with nothing done behind its back.
 """
 
 import functools

@@ -217,7 +217,6 @@ def sales_report(session, owner=None, window=sales.Window(None, None, True)):
         owner,
         window,
     )
-    from_cents = sales.from_cents
     return {
         "from": window.first,
         "to": window.last,
@@ -228,8 +227,8 @@ def sales_report(session, owner=None, window=sales.Window(None, None, True)):
                 "owner": owner or None,
                 "currency": currency,
                 "deals": deals,
-                "amount": from_cents(amount_cents),
-                "weighted_amount": from_cents(weighted_cents),
+                "amount": sales.from_cents(amount_cents),
+                "weighted_amount": sales.from_cents(weighted_cents),
             }
             for month, owner, currency, deals, amount_cents, weighted_cents in forecast
         ],
